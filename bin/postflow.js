@@ -11,7 +11,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const major = Number(process.versions.node.split('.')[0]);
 
 if (major >= 24) {
-  await import(join(here, '..', 'src', 'cli', 'main.ts'));
+  const { main, reportFailure } = await import(join(here, '..', 'src', 'cli', 'main.ts'));
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (err) {
+    process.exitCode = reportFailure(err);
+  }
 } else {
   const pinned = join(here, '..', 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(pinned)) {

@@ -1,0 +1,47 @@
+/** `postflow run`: the daemon in the foreground, stopped gracefully by SIGTERM/SIGINT. */
+import { loadConfig } from '../config/load.ts';
+import { createDaemon } from '../daemon.ts';
+import { describeError } from '../errors.ts';
+import { createLogger } from '../log/logger.ts';
+import { parseCommandArgs } from './args.ts';
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, { 'upload-existing': { type: 'boolean' } }, false);
+  const config = loadConfig({ argvConfigPath: values.config, env: process.env, cwd: process.cwd() });
+  const logger = createLogger({
+    level: values['log-level'] ?? config.log.level,
+    pretty: values.pretty ?? (config.log.pretty || process.stdout.isTTY === true),
+  });
+  const daemon = await createDaemon({ config, logger, uploadExisting: values['upload-existing'] ?? false });
+
+  let stopping: Promise<void> | undefined;
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting at once');
+        process.exit(1);
+      }
+      logger.info({ signal, event: 'signal' }, `${signal} received`);
+      stopping = daemon.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ err: describeError(err) }, `stop failed: ${describeError(err)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+
+  try {
+    await daemon.start();
+  } catch (err) {
+    logger.fatal({ err: describeError(err), event: 'start-failed' }, `start-up failed: ${describeError(err)}`);
+    await daemon.stop().catch(() => undefined);
+    throw err;
+  }
+  const code = await stopped;
+  logger.flush?.();
+  return code;
+}

@@ -1,0 +1,353 @@
+/**
+ * The composition root: the only module that knows every room. It builds them from the config, wires the
+ * arrows of the flow (watch → jobs → upload → server/tunnel/frameio) and owns the start and stop order.
+ * Rooms never import each other's internals; what crosses between them is passed in here.
+ */
+import type { EventEmitter } from 'node:events';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Config } from './config/load.ts';
+import { describeError } from './errors.ts';
+import { createFrameioClient } from './frameio/client.ts';
+import { createTokenProvider } from './frameio/ims.ts';
+import { createRateLimiter } from './frameio/rate-limit.ts';
+import { WorkerPool } from './jobs/pool.ts';
+import { openSqliteStore } from './jobs/sqlite-store.ts';
+import { ACTIVE_STATES, IN_FLIGHT_STATES } from './jobs/states.ts';
+import type { JobStore } from './jobs/store.ts';
+import { createFileServer } from './server/public-server.ts';
+import { createTunnel } from './tunnel/supervisor.ts';
+import type { AuthGate } from './upload/ports.ts';
+import { createJobRunner, type UploadSettings } from './upload/run-job.ts';
+import { createWatcher, type WatchedFile } from './watch/watcher.ts';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  /** First start only: upload the files already present instead of recording them as a baseline. */
+  uploadExisting?: boolean;
+}
+
+export interface Daemon {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly store: JobStore;
+}
+
+/** Frame.io's login as the queue sees it: lost → new imports wait; restored → they go on. */
+function authGate(tokens: EventEmitter): AuthGate & { lost: boolean } {
+  const gate = {
+    lost: false,
+    isLost: () => gate.lost,
+    waitRestored: (signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        if (!gate.lost) return resolve();
+        const done = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          tokens.off('auth-restored', done);
+          reject(signal?.reason);
+        };
+        tokens.once('auth-restored', done);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+  };
+  tokens.on('auth-lost', () => (gate.lost = true));
+  tokens.on('auth-restored', () => (gate.lost = false));
+  return gate;
+}
+
+/** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
+function buildServices(config: Config, logger: Logger) {
+  const tokens = createTokenProvider({
+    imsTokenUrl: config.frameio.imsTokenUrl,
+    clientId: config.frameio.clientId,
+    clientSecret: config.frameio.clientSecret || undefined,
+    refreshTokenFile: config.frameio.auth === 'client_credentials' ? undefined : config.frameio.refreshTokenFile,
+    clientCredentials: config.frameio.auth === 'client_credentials' ? { scopes: config.frameio.scopes } : undefined,
+    logger: logger.child({ room: 'frameio' }),
+  });
+  const auth = authGate(tokens);
+  const frameio = createFrameioClient({
+    apiUrl: config.frameio.apiUrl,
+    accountId: config.frameio.accountId,
+    clientId: config.frameio.clientId,
+    tokens,
+    limiter: createRateLimiter({ maxRequestsPerSecond: config.frameio.maxRequestsPerSecond }),
+    logger: logger.child({ room: 'frameio' }),
+  });
+  const server = createFileServer({
+    host: config.server.host,
+    port: config.server.port,
+    logger: logger.child({ room: 'server' }),
+    maxTokenLifetimeMs: config.server.maxTokenLifetimeHours * 3_600_000,
+    maxConnections: config.server.maxConnections,
+    maxConnectionsPerToken: config.server.maxConnectionsPerToken,
+  });
+  const makeTunnel = (origin: string, stateDir: string) =>
+    createTunnel({
+      mode: config.tunnel.mode,
+      cloudflaredPath: config.tunnel.cloudflaredPath,
+      originUrl: origin,
+      namedToken: config.tunnel.token || undefined,
+      namedHostname: config.tunnel.hostname || undefined,
+      stateDir,
+      logger: logger.child({ room: 'tunnel' }),
+      startTimeoutMs: config.tunnel.startTimeoutSeconds * 1000,
+    });
+  const settings: UploadSettings = {
+    maxAttempts: config.upload.maxAttempts,
+    stallTimeoutMs: config.upload.stallTimeoutSeconds * 1000,
+    statusPollMs: config.upload.statusPollSeconds * 1000,
+    retryBaseMs: 2_000,
+    retryMaxMs: 300_000,
+  };
+  return { tokens, auth, frameio, server, makeTunnel, settings };
+}
+
+export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { config, logger } = opts;
+  const log = logger.child({ room: 'daemon' });
+  const store = await openSqliteStore({ path: join(config.stateDir, 'postflow.db') });
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger);
+
+  let tunnel: ReturnType<typeof createTunnel> | undefined;
+  let watcher: ReturnType<typeof createWatcher> | undefined;
+  let pool: WorkerPool | undefined;
+  /** Resolved destination folder per watch folder (a project id stands for its root folder). */
+  const destinations: string[] = config.watch.folders.map((f) => f.destination);
+
+  async function onSeen(file: WatchedFile): Promise<void> {
+    // A file re-exported while its upload runs: that import is cancelled and the new contents get a job.
+    for (const job of await store.list({ states: IN_FLIGHT_STATES })) {
+      if (job.path === file.path && (job.size !== file.size || job.mtimeMs !== file.mtimeMs)) pool?.cancel(job.id, 'file-changed');
+    }
+    await store.discover({ ...file, destination: destinations[file.folderIndex]! });
+  }
+
+  async function onStable(file: WatchedFile): Promise<void> {
+    const job = await store.discover({ ...file, destination: destinations[file.folderIndex]! });
+    if (job.state !== 'discovered' || job.size !== file.size || job.mtimeMs !== file.mtimeMs) return;
+    if (!(await store.transition(job.id, 'discovered', 'stable'))) return;
+    if (!(await store.transition(job.id, 'stable', 'queued', { nextAttemptAt: null }))) return;
+    logger.info({ job: job.id, file: job.path, event: 'queued', size: file.size }, 'stable: queued for upload');
+    pool?.enqueue({ id: job.id, nextAttemptAt: null });
+  }
+
+  async function onRemoved(ev: { path: string }): Promise<void> {
+    const open = await store.list({ states: ACTIVE_STATES });
+    for (const job of open) {
+      if (job.path !== ev.path) continue;
+      if (pool?.isRunning(job.id)) pool.cancel(job.id, 'file-removed');
+      else if (await store.transition(job.id, job.state, 'cancelled', { finishedAt: Date.now(), lastError: 'file removed' })) {
+        logger.warn({ job: job.id, file: job.path, event: 'cancelled' }, 'file removed before upload: job cancelled');
+      }
+    }
+  }
+
+  /** Watcher callbacks are async; a failure there must be logged, never crash the daemon or go silent. */
+  function guarded<A>(what: string, fn: (a: A) => Promise<void>): (a: A) => void {
+    return (a) => {
+      fn(a).catch((err: unknown) => log.error({ err: describeError(err), what }, `${what} failed: ${describeError(err)}`));
+    };
+  }
+
+  return {
+    store,
+    async start() {
+      for (const [i, folder] of config.watch.folders.entries()) {
+        try {
+          const dest = await frameio.resolveDestination(folder.destination);
+          destinations[i] = dest.id;
+          log.info({ folder: folder.path, destination: folder.destination, folderId: dest.id, event: 'destination' }, `watch folder ${folder.path} → Frame.io folder ${dest.name ?? dest.id}`);
+        } catch (err) {
+          if ((err as { retryable?: boolean }).retryable) {
+            log.warn({ folder: folder.path, err: describeError(err) }, 'could not check the destination now (Frame.io unreachable); going on');
+          } else {
+            throw err;
+          }
+        }
+      }
+
+      const { origin } = await server.listen();
+      tunnel = makeTunnel(origin, config.stateDir);
+      await tunnel.start();
+
+      const runJob = createJobRunner({
+        store,
+        server,
+        tunnel,
+        frameio,
+        auth,
+        logger,
+        settings,
+      });
+      pool = new WorkerPool({ store, concurrency: config.workers, logger, run: runJob });
+      tokens.on('auth-lost', () => {
+        pool?.pause();
+        log.error({ event: 'auth-lost' }, 'Frame.io login lost: uploads paused until `postflow auth login` stores a new login');
+      });
+      tokens.on('auth-restored', () => {
+        pool?.resume();
+        log.info({ event: 'auth-restored' }, 'Frame.io login restored: uploads resume');
+      });
+
+      // Jobs a previous run left behind: anything past discovery goes back to the queue; the runner cleans
+      // up a half-done import before it starts again.
+      for (const job of await store.list({ states: ['stable', 'queued', 'exposing', 'importing'], order: 'asc' })) {
+        if (job.state !== 'queued' && !(await store.transition(job.id, job.state, 'queued', { attempts: Math.max(0, job.attempts - 1) }))) continue;
+        log.info({ job: job.id, file: job.path, event: 'resume', was: job.state }, 'resuming a job from the previous run');
+        pool.enqueue({ id: job.id, nextAttemptAt: job.nextAttemptAt });
+      }
+
+      const firstStart = (await store.getMeta('baseline')) === undefined;
+      let baselining = firstStart && !opts.uploadExisting;
+      watcher = createWatcher({
+        folders: config.watch.folders.map((f) => ({ path: f.path, include: f.include, exclude: f.exclude })),
+        pollIntervalMs: config.watch.pollIntervalSeconds * 1000,
+        stabilityMs: config.watch.stabilitySeconds * 1000,
+        logger: logger.child({ room: 'watch' }),
+        isKnown: (path, size, mtimeMs) => baselining || store.isKnownSync(path, size, mtimeMs),
+      });
+      watcher.on('seen', guarded('recording a new file', onSeen));
+      watcher.on('stable', guarded('queueing a stable file', onStable));
+      watcher.on('changed', guarded('handling a changed file', onSeen));
+      watcher.on('removed', guarded('handling a removed file', onRemoved));
+      const present = await watcher.start();
+      if (firstStart) {
+        if (baselining) {
+          await store.recordBaseline([...present.values()].map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs })));
+          log.info({ event: 'baseline', files: present.size }, `first start: ${present.size} file(s) already present recorded as baseline, not uploaded (use --upload-existing to upload them)`);
+        }
+        baselining = false;
+        await store.setMeta('baseline', new Date().toISOString());
+      }
+      log.info(
+        { event: 'started', folders: config.watch.folders.map((f) => f.path), publicUrl: tunnel.state().publicUrl, workers: config.workers },
+        `postflow is watching ${config.watch.folders.length} folder(s)`,
+      );
+    },
+
+    async stop() {
+      log.info({ event: 'stopping' }, 'stopping: no new uploads; imports in flight get the grace period');
+      await watcher?.stop();
+      await pool?.stop(config.shutdown.graceSeconds * 1000);
+      await tunnel?.stop();
+      await server.close();
+      await store.close();
+      log.info({ event: 'stopped' }, 'stopped');
+    },
+  };
+}
+
+export interface OneShotUpdate {
+  id: string;
+  name: string;
+  covered: number;
+  size: number;
+  rate: number;
+  etaSeconds: number | null;
+  state: string;
+}
+
+export interface OneShotResult {
+  path: string;
+  name: string;
+  state: string;
+  frameioFileId: string | null;
+  viewUrl: string | null;
+  error: string | null;
+}
+
+/**
+ * `postflow upload`: the daemon's flow once for the given files. Its own file server, tunnel and an
+ * in-memory job store, so it runs beside a daemon (which owns the state directory's store) without
+ * disturbing it; the login (refresh-token file) is shared under the token file's lock.
+ */
+export async function runOnce(opts: {
+  config: Config;
+  logger: Logger;
+  folderId: string;
+  files: string[];
+  onUpdate?: (u: OneShotUpdate) => void;
+  signal?: AbortSignal;
+}): Promise<OneShotResult[]> {
+  const { config, logger } = opts;
+  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger);
+  const store = await openSqliteStore({ path: ':memory:' });
+  const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
+  let tunnel: ReturnType<typeof createTunnel> | undefined;
+  let pool: WorkerPool | undefined;
+  const results: OneShotResult[] = [];
+  try {
+    const dest = await frameio.resolveDestination(opts.folderId);
+    const { origin } = await server.listen();
+    tunnel = makeTunnel(origin, scratch);
+    await tunnel.start();
+    const names = new Map<string, string>();
+    const runJob = createJobRunner({
+      store,
+      server,
+      tunnel,
+      frameio,
+      auth,
+      logger,
+      settings,
+      onProgress: (job, p) => opts.onUpdate?.({ id: job.id, name: job.name, state: 'importing', covered: p.covered, size: p.size, rate: p.rate, etaSeconds: p.etaSeconds }),
+    });
+    pool = new WorkerPool({ store, concurrency: config.workers, logger, run: runJob });
+    const ids: string[] = [];
+    for (const path of opts.files) {
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile()) {
+        results.push({ path, name: basename(path), state: 'failed', frameioFileId: null, viewUrl: null, error: 'not a readable file' });
+        continue;
+      }
+      const job = await store.discover({
+        folderIndex: 0,
+        root: dirname(path),
+        path,
+        relPath: basename(path),
+        name: basename(path),
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ino: st.ino,
+        destination: dest.id,
+      });
+      await store.transition(job.id, 'discovered', 'stable');
+      await store.transition(job.id, 'stable', 'queued');
+      names.set(job.id, job.name);
+      ids.push(job.id);
+      opts.onUpdate?.({ id: job.id, name: job.name, state: 'queued', covered: 0, size: st.size, rate: 0, etaSeconds: null });
+      pool.enqueue({ id: job.id, nextAttemptAt: null });
+    }
+    // Retries wait on timers outside p-queue, so "idle" alone does not mean finished: watch the states.
+    for (;;) {
+      const jobs = await Promise.all(ids.map((id) => store.get(id)));
+      for (const job of jobs) {
+        if (job) opts.onUpdate?.({ id: job.id, name: job.name, state: job.state, covered: job.state === 'done' ? job.size : 0, size: job.size, rate: 0, etaSeconds: null });
+      }
+      if (jobs.every((j) => j && ['done', 'failed', 'cancelled'].includes(j.state))) {
+        for (const job of jobs) {
+          if (!job) continue;
+          results.push({ path: job.path, name: job.name, state: job.state, frameioFileId: job.frameioFileId, viewUrl: job.viewUrl, error: job.lastError });
+        }
+        break;
+      }
+      if (opts.signal?.aborted) break;
+      await sleep(250);
+    }
+    return results;
+  } finally {
+    await pool?.stop(0);
+    await tunnel?.stop();
+    await server.close();
+    await store.close();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

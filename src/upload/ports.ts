@@ -1,0 +1,52 @@
+/**
+ * What one upload needs from the other rooms, declared narrowly here so the upload room depends on shapes,
+ * not on the rooms' internals (the real file server, tunnel and Frame.io client satisfy these structurally,
+ * and a test can hand in its own).
+ */
+import type { EventEmitter } from 'node:events';
+
+export interface ExposedFile extends EventEmitter {
+  readonly urlPath: string;
+  readonly size: number;
+  readonly coverage: { readonly covered: number; readonly complete: boolean };
+  readonly bytesSent: number;
+  readonly lastServedAt: number | undefined;
+  revoke(): void;
+}
+
+export interface Exposer {
+  expose(file: { jobId: string; path: string; name: string }): Promise<ExposedFile>;
+}
+
+export interface TunnelView extends EventEmitter {
+  /** Resolves with the public base URL (`https://host`, no trailing slash) once the tunnel is ready. */
+  waitReady(signal?: AbortSignal): Promise<string>;
+}
+
+export interface RemoteFile {
+  id: string;
+  name: string;
+  file_size?: number | null;
+  view_url?: string | null;
+  created_at?: string;
+  type?: string;
+}
+
+export interface UploadStatus {
+  upload_complete: boolean;
+  upload_failed: boolean;
+}
+
+export interface FrameioPort {
+  remoteUpload(folderId: string, name: string, sourceUrl: string, signal?: AbortSignal): Promise<{ file: RemoteFile }>;
+  fileStatus(fileId: string, signal?: AbortSignal): Promise<UploadStatus>;
+  getFile(fileId: string, signal?: AbortSignal): Promise<RemoteFile>;
+  deleteFile(fileId: string, signal?: AbortSignal): Promise<void>;
+  listChildren(folderId: string, opts?: { type?: string }): AsyncIterable<RemoteFile>;
+}
+
+/** Lets a job wait out a lost Frame.io login instead of failing (the queue resumes after `auth login`). */
+export interface AuthGate {
+  isLost(): boolean;
+  waitRestored(signal?: AbortSignal): Promise<void>;
+}

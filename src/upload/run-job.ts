@@ -1,0 +1,268 @@
+/**
+ * One job's life, from `queued` to `done` (or back to `queued` for a retry): expose the file on the shared
+ * server, ask Frame.io to pull it from the tunnel's public URL, follow the bytes leaving and Frame.io's
+ * `/status`, verify the result. Every state change is written to the store BEFORE the action it stands for,
+ * so that a crash at any point leaves enough behind for the next start to clean up and go on: in particular
+ * `importRequestedAt` is stored before `remote_upload` is sent, and a job found in that window after a
+ * crash first looks in the destination folder for the file it may have created (see `cleanupPrevious`).
+ */
+import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { backoffDelay } from '../backoff.ts';
+import { describeError, isPostflowError, PostflowError } from '../errors.ts';
+import type { Job, JobStore } from '../jobs/store.ts';
+import { ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED, ERR_UPLOAD_TOO_LARGE } from './errors.ts';
+import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
+import { formatBytes, formatDuration, ProgressTracker } from './progress.ts';
+
+/** Frame.io's documented remote-upload limit (50 GB, decimal). */
+export const REMOTE_UPLOAD_LIMIT = 50_000_000_000;
+
+export interface UploadSettings {
+  maxAttempts: number;
+  stallTimeoutMs: number;
+  statusPollMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export interface JobRunnerDeps {
+  store: JobStore;
+  server: Exposer;
+  tunnel: TunnelView;
+  frameio: FrameioPort;
+  auth: AuthGate;
+  logger: Logger;
+  settings: UploadSettings;
+  now?: () => number;
+  /** Called on every progress update (status page, TTY bars); cheap, synchronous. */
+  onProgress?: (job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
+}
+
+/** Why the pool aborted a running job (AbortSignal reason). */
+type AbortReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled';
+
+class UrlChanged extends Error {}
+
+export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSignal) => Promise<void> {
+  const now = deps.now ?? Date.now;
+  const { store, settings } = deps;
+
+  return async function runJob(job: Job, signal: AbortSignal): Promise<void> {
+    const log = deps.logger.child({ job: job.id, file: job.path });
+    const startedAt = job.startedAt ?? now();
+    // Entering `exposing` counts an attempt (the store does the counting).
+    if (!(await store.transition(job.id, 'queued', 'exposing', { startedAt, nextAttemptAt: null }))) return;
+    let current: Job = (await store.get(job.id)) ?? { ...job, state: 'exposing', attempts: job.attempts + 1 };
+    const attempt = current.attempts;
+    let exposure: ExposedFile | undefined;
+    try {
+      const st = await stat(job.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (!st) {
+        await store.transition(job.id, 'exposing', 'cancelled', { finishedAt: now(), lastError: 'file removed before upload' });
+        log.warn({ event: 'cancelled' }, 'file removed before upload: job cancelled');
+        return;
+      }
+      if (st.size !== job.size || st.mtimeMs !== job.mtimeMs) {
+        // The watcher reports the new contents as a new job once they are stable again.
+        await store.transition(job.id, 'exposing', 'cancelled', { finishedAt: now(), lastError: 'file changed after it was queued; the new contents get a job of their own' });
+        log.info({ event: 'changed' }, 'file changed since it was queued: this job is superseded by one for the new contents');
+        return;
+      }
+      if (job.size > REMOTE_UPLOAD_LIMIT) throw ERR_UPLOAD_TOO_LARGE(job.size, REMOTE_UPLOAD_LIMIT);
+
+      await cleanupPrevious(current, log, signal);
+      exposure = await deps.server.expose({ jobId: job.id, path: job.path, name: job.name });
+      log.info({ event: 'exposing', attempt, size: job.size }, `attempt ${attempt}: ${formatBytes(job.size)} exposed, waiting for the tunnel`);
+
+      for (;;) {
+        const base = await deps.tunnel.waitReady(signal);
+        const sourceUrl = base + exposure.urlPath;
+        const requestedAt = now();
+        // Written before remote_upload is sent: after a crash in the window before its answer is stored,
+        // the next start knows to look for a file it may have created (no idempotency keys at Frame.io).
+        const mark = { importRequestedAt: requestedAt, frameioFileId: null, sourceUrl: redactSource(sourceUrl) };
+        if (current.state === 'exposing') await store.transition(job.id, 'exposing', 'importing', mark);
+        else await store.update(job.id, mark);
+        current = { ...current, state: 'importing', ...mark };
+        const remote = await withAuth(() => deps.frameio.remoteUpload(job.destination, job.name, sourceUrl, signal), signal);
+        await store.update(job.id, { frameioFileId: remote.file.id });
+        current = { ...current, frameioFileId: remote.file.id };
+        log.info({ event: 'importing', frameioFileId: remote.file.id, sourceUrl: redactSource(sourceUrl) }, 'Frame.io asked to import the file');
+        try {
+          await follow(current, exposure, base, requestedAt, log, signal);
+        } catch (err) {
+          if (!(err instanceof UrlChanged)) throw err;
+          log.warn({ event: 'reissue', frameioFileId: remote.file.id }, 'tunnel URL changed: re-issuing the import on the new URL');
+          await deleteQuietly(remote.file.id, log);
+          await store.update(job.id, { frameioFileId: null, importRequestedAt: null });
+          current = { ...current, frameioFileId: null, importRequestedAt: null };
+          continue;
+        }
+        const file = await withAuth(() => deps.frameio.getFile(remote.file.id, signal), signal);
+        if (file.file_size != null && file.file_size !== job.size) throw ERR_UPLOAD_SIZE_MISMATCH(file.id, file.file_size, job.size);
+        const finishedAt = now();
+        await store.transition(job.id, 'importing', 'done', { finishedAt, viewUrl: file.view_url ?? null, lastError: null });
+        const seconds = Math.max(0.001, (finishedAt - startedAt) / 1000);
+        log.info(
+          {
+            event: 'done',
+            frameioFileId: file.id,
+            viewUrl: file.view_url ?? null,
+            size: job.size,
+            durationMs: finishedAt - startedAt,
+            rate: Math.round(job.size / seconds),
+            attempts: attempt,
+          },
+          `done: ${job.name} (${formatBytes(job.size)}) in ${formatDuration(seconds)} at ${formatBytes(job.size / seconds)}/s — ${file.view_url ?? file.id}`,
+        );
+        return;
+      }
+    } catch (err) {
+      await settle(current, err, signal, log);
+    } finally {
+      exposure?.revoke();
+    }
+  };
+
+  /** Decides what an attempt's end means for the job: back to queued (retry/resume), discovered, cancelled or failed. */
+  async function settle(job: Job, err: unknown, signal: AbortSignal, log: Logger): Promise<void> {
+    const from = job.state;
+    const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
+    if (reason === 'shutdown') {
+      // The import stays half-done at Frame.io; the next start deletes it and re-imports (cleanupPrevious).
+      await store.transition(job.id, from, 'queued', { attempts: job.attempts - 1 });
+      log.info({ event: 'interrupted' }, 'stopped by shutdown: resumes on the next start');
+      return;
+    }
+    if (reason === 'file-changed' || reason === 'file-removed' || reason === 'cancelled') {
+      if (job.frameioFileId) await deleteQuietly(job.frameioFileId, log);
+      if (reason === 'file-changed') {
+        // The watcher has already opened a job for the new contents; it is imported once stable.
+        await store.transition(job.id, from, 'cancelled', { finishedAt: now(), frameioFileId: null, lastError: 'file changed during upload; the new contents get a job of their own' });
+        log.info({ event: 'changed' }, 'file changed during its upload: import cancelled, the new contents are imported once stable');
+      } else {
+        await store.transition(job.id, from, 'cancelled', { finishedAt: now(), lastError: reason === 'file-removed' ? 'file removed during upload' : 'cancelled' });
+        log.warn({ event: 'cancelled', reason }, reason === 'file-removed' ? 'file removed during upload: job cancelled' : 'job cancelled');
+      }
+      return;
+    }
+    const message = describeError(err);
+    const retryable = !isPostflowError(err) || err.retryable;
+    if (retryable && job.attempts < settings.maxAttempts) {
+      const delay = backoffDelay(job.attempts - 1, { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs });
+      await store.transition(job.id, from, 'queued', { nextAttemptAt: now() + delay, lastError: message });
+      log.warn({ event: 'retry', attempt: job.attempts, delayMs: delay, err: message }, `attempt ${job.attempts} failed, retrying in ${formatDuration(delay / 1000)}: ${message}`);
+      return;
+    }
+    if (job.frameioFileId) await deleteQuietly(job.frameioFileId, log);
+    await store.transition(job.id, from, 'failed', { finishedAt: now(), lastError: message });
+    log.error({ event: 'failed', attempts: job.attempts, err: message }, `failed after ${job.attempts} attempt(s): ${message}`);
+  }
+
+  /**
+   * Before a new attempt, removes what an earlier one left at Frame.io so it does not stay beside the good
+   * file. After a crash between "remote_upload sent" and "answer stored" there is no file id: the file is
+   * found by name in the destination folder among those created since the request was written down. A file
+   * that did complete there (with the right size) is adopted instead of imported again.
+   */
+  async function cleanupPrevious(job: Job, log: Logger, signal: AbortSignal): Promise<void> {
+    if (job.frameioFileId) {
+      await deleteQuietly(job.frameioFileId, log);
+      await store.update(job.id, { frameioFileId: null, importRequestedAt: null });
+      return;
+    }
+    if (job.importRequestedAt == null) return;
+    const since = job.importRequestedAt - 120_000; // clock skew between us and Frame.io
+    const strays: RemoteFile[] = [];
+    await withAuth(async () => {
+      strays.length = 0;
+      for await (const child of deps.frameio.listChildren(job.destination, { type: 'file' })) {
+        if (child.name !== job.name) continue;
+        const created = child.created_at ? Date.parse(child.created_at) : Number.NaN;
+        if (Number.isNaN(created) || created >= since) strays.push(child);
+      }
+    }, signal);
+    for (const stray of strays) {
+      log.warn({ event: 'cleanup', frameioFileId: stray.id }, 'found a file left by an interrupted attempt: deleting it before importing again');
+      await deleteQuietly(stray.id, log);
+    }
+    await store.update(job.id, { importRequestedAt: null });
+  }
+
+  async function follow(job: Job, exposure: ExposedFile, base: string, requestedAt: number, log: Logger, signal: AbortSignal): Promise<void> {
+    const fileId = job.frameioFileId!;
+    const progress = new ProgressTracker({ size: job.size, startedAt: requestedAt });
+    let urlChanged = false;
+    const onUrl = (url: string) => {
+      if (url !== base) urlChanged = true;
+    };
+    deps.tunnel.on('url', onUrl);
+    let announcedAllSent = false;
+    let poll = 0;
+    try {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        if (urlChanged) throw new UrlChanged();
+        const t = now();
+        const covered = exposure.coverage.covered;
+        const line = progress.update(covered, t);
+        const sample = progress.sample(t);
+        deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
+        if (line) {
+          log.info(
+            { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
+            `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
+          );
+        }
+        if (exposure.coverage.complete && !announcedAllSent) {
+          announcedAllSent = true;
+          log.info({ event: 'sent', bytes: job.size }, 'whole file has left the machine: waiting for Frame.io to confirm');
+        }
+        if (!exposure.coverage.complete) {
+          const lastActivity = exposure.lastServedAt ?? requestedAt;
+          if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
+            throw ERR_UPLOAD_STALLED(Math.round(settings.stallTimeoutMs / 1000), covered, job.size);
+          }
+        }
+        const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
+        if (status.upload_complete) return;
+        if (status.upload_failed) throw ERR_UPLOAD_REMOTE_FAILED(fileId);
+        // Poll quickly at first (small files finish in a second), then settle at the configured pace.
+        const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
+        await sleep(wait, undefined, { signal }).catch(() => undefined);
+      }
+    } finally {
+      deps.tunnel.off('url', onUrl);
+    }
+  }
+
+  /** Runs a Frame.io call; while the login is lost, waits for it to come back instead of failing the job. */
+  async function withAuth<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    for (;;) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof PostflowError) || err.code !== 'PF_ERR_FRAMEIO_AUTH_REVOKED') throw err;
+        await deps.auth.waitRestored(signal);
+      }
+    }
+  }
+
+  async function deleteQuietly(fileId: string, log: Logger): Promise<void> {
+    try {
+      await deps.frameio.deleteFile(fileId);
+    } catch (err) {
+      log.warn({ frameioFileId: fileId, err: describeError(err) }, 'could not delete the Frame.io file of an abandoned attempt');
+    }
+  }
+}
+
+/** The public URL as logs and the store may show it: the path segment that is the credential is hidden. */
+export function redactSource(url: string): string {
+  return url.replace(/^(https?:\/\/[^/]+\/)[^/]+\//, '$1<redacted>/');
+}
