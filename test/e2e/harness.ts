@@ -1,0 +1,197 @@
+/**
+ * End-to-end harness: the real daemon (through its bin, as a service manager starts it) against the Frame.io
+ * emulator and the cloudflared stand-in, on real temp folders. Tests read the daemon's JSON log lines.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../doubles/frameio/emulator.ts';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'postflow.js');
+export const CLOUDFLARED = join(ROOT, 'test', 'doubles', 'cloudflared', 'cloudflared');
+
+export type LogLine = Record<string, unknown> & { msg?: string; event?: string; level?: number | string };
+
+export interface Stack {
+  dir: string;
+  watchDir: string;
+  stateDir: string;
+  registry: string;
+  configFile: string;
+  emulator: Emulator;
+  config: Record<string, unknown>;
+  startDaemon(opts?: { args?: string[]; env?: Record<string, string> }): DaemonProcess;
+  close(): Promise<void>;
+}
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  lines: LogLine[];
+  stderr: string[];
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs?: number, what?: string): Promise<LogLine>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function startStack(opts: {
+  emulator?: EmulatorOptions;
+  config?: (c: Record<string, any>) => void;
+} = {}): Promise<Stack> {
+  const dir = await mkdtemp(join(tmpdir(), 'postflow-e2e-'));
+  const watchDir = join(dir, 'watch');
+  const stateDir = join(dir, 'state');
+  const registry = join(dir, 'registry');
+  await import('node:fs/promises').then((fs) => Promise.all([fs.mkdir(watchDir), fs.mkdir(stateDir, { mode: 0o700 })]));
+  const emulator = await startEmulator({ registryDir: registry, ...opts.emulator });
+  const refreshTokenFile = join(stateDir, 'refresh-token');
+  await writeFile(refreshTokenFile, emulator.issueRefreshToken(), { mode: 0o600 });
+  const config: Record<string, any> = {
+    watch: { folders: [{ path: watchDir, destination: emulator.projectId }], stabilitySeconds: 2, pollIntervalSeconds: 0.5 },
+    frameio: {
+      apiUrl: emulator.apiUrl,
+      accountId: emulator.accountId,
+      imsTokenUrl: emulator.imsTokenUrl,
+      clientId: 'postflow-test-client',
+      clientSecret: 'test-secret',
+      refreshTokenFile,
+    },
+    tunnel: { mode: 'quick', cloudflaredPath: CLOUDFLARED },
+    server: { host: '127.0.0.1', port: 0 },
+    workers: 4,
+    stateDir,
+    log: { level: 'debug' },
+  };
+  opts.config?.(config);
+  const configFile = join(dir, 'postflow.json');
+  await writeFile(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  const daemons: DaemonProcess[] = [];
+
+  return {
+    dir,
+    watchDir,
+    stateDir,
+    registry,
+    configFile,
+    emulator,
+    config,
+    startDaemon(o = {}) {
+      const d = spawnDaemon(['run', '--config', configFile, ...(o.args ?? [])], { CLOUDFLARED_STANDIN_REGISTRY: registry, ...o.env });
+      daemons.push(d);
+      return d;
+    },
+    async close() {
+      for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+      await Promise.all(daemons.map((d) => d.exited));
+      await emulator.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function spawnDaemon(args: string[], env: Record<string, string>): DaemonProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: LogLine[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      lines.push({ msg: line, raw: true });
+    }
+    for (const w of waiters) w();
+  });
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+    for (const w of waiters) w();
+  });
+
+  return {
+    child,
+    lines,
+    stderr,
+    exited,
+    waitFor(pred, timeoutMs = 60_000, what = 'a log line') {
+      return new Promise((res, rej) => {
+        const check = () => {
+          const hit = lines.find(pred);
+          if (hit) {
+            done();
+            res(hit);
+          } else if (hasExited) {
+            done();
+            rej(new Error(`daemon exited while waiting for ${what}; stderr: ${stderr.slice(-5).join(' | ')}; last lines: ${lines.slice(-5).map((l) => l.msg).join(' | ')}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          rej(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last lines: ${lines.slice(-8).map((l) => `${String(l.event ?? '')} ${String(l.msg ?? '')}`).join(' | ')}; stderr: ${stderr.slice(-5).join(' | ')}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!hasExited) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Descendant pids of `pid` (Linux /proc), to prove no child outlives the daemon. */
+export async function descendants(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  const walk = async (p: number) => {
+    let text = '';
+    try {
+      const { readdir } = await import('node:fs/promises');
+      for (const task of await readdir(`/proc/${p}/task`)) {
+        text += ` ${await readFile(`/proc/${p}/task/${task}/children`, 'utf8').catch(() => '')}`;
+      }
+    } catch {
+      return;
+    }
+    for (const c of text.split(/\s+/).filter(Boolean).map(Number)) {
+      out.push(c);
+      await walk(c);
+    }
+  };
+  await walk(pid);
+  return out;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 100): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
