@@ -1,0 +1,477 @@
+/**
+ * The embedded job store on node:sqlite. Durability first: WAL with synchronous=FULL, so a transition is on
+ * disk before the worker acts on it and a power cut cannot lose it; every multi-statement change runs in one
+ * transaction. The database is held with an exclusive lock for the store's lifetime: two daemons on one state
+ * dir would import every file twice, so the second one must fail at start with a clear error.
+ */
+import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { randomUUID } from 'node:crypto';
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PostflowError } from '../errors.ts';
+import {
+  ERR_JOBS_ILLEGAL_TRANSITION,
+  ERR_JOBS_PATH_TAKEN,
+  ERR_JOBS_STORE_CLOSED,
+  ERR_JOBS_STORE_CORRUPT,
+  ERR_JOBS_STORE_DISK_FULL,
+  ERR_JOBS_STORE_IO,
+  ERR_JOBS_STORE_LOCKED,
+  ERR_JOBS_STORE_READONLY,
+  ERR_JOBS_STORE_TOO_NEW,
+  ERR_JOBS_UNKNOWN_FIELD,
+} from './errors.ts';
+import { JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
+import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobPatch, JobQuery, JobStore } from './store.ts';
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created if missing. */
+  path: string;
+  /** Clock for createdAt/updatedAt/event times (ms). */
+  now?: () => number;
+  /** How long to wait for another process's lock before failing with PF_ERR_JOBS_STORE_LOCKED. */
+  lockTimeoutMs?: number;
+}
+
+export interface SqliteJobStore extends JobStore {
+  readonly path: string;
+}
+
+// Each entry migrates from user_version = index to index + 1. Append only; never edit a released step.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     folder_index INTEGER NOT NULL,
+     root TEXT NOT NULL,
+     path TEXT NOT NULL,
+     rel_path TEXT NOT NULL,
+     name TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     mtime_ms REAL NOT NULL,
+     ino INTEGER NOT NULL,
+     destination TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN (${JOB_STATES.map((s) => `'${s}'`).join(',')})),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER,
+     last_error TEXT,
+     frameio_file_id TEXT,
+     view_url TEXT,
+     source_url TEXT,
+     import_requested_at INTEGER,
+     sha256 TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     started_at INTEGER,
+     finished_at INTEGER
+   );
+   -- the store's promise "never two open jobs for one path", enforced by the database itself
+   CREATE UNIQUE INDEX jobs_open_path ON jobs(path) WHERE state IN (${OPEN_STATES.map((s) => `'${s}'`).join(',')});
+   CREATE INDEX jobs_state_due ON jobs(state, next_attempt_at);
+   CREATE INDEX jobs_created ON jobs(created_at);
+   CREATE TABLE job_events (
+     id INTEGER PRIMARY KEY,
+     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+     at INTEGER NOT NULL,
+     from_state TEXT,
+     to_state TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX job_events_job ON job_events(job_id, id);
+   -- files already handled, by path: the last imported version or the baseline at first start
+   CREATE TABLE files (
+     path TEXT PRIMARY KEY,
+     size INTEGER NOT NULL,
+     mtime_ms REAL NOT NULL,
+     job_id TEXT,
+     recorded_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+];
+
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
+
+// Job field → column, for every field a patch may set.
+const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
+  folderIndex: 'folder_index',
+  root: 'root',
+  path: 'path',
+  relPath: 'rel_path',
+  name: 'name',
+  size: 'size',
+  mtimeMs: 'mtime_ms',
+  ino: 'ino',
+  destination: 'destination',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  lastError: 'last_error',
+  frameioFileId: 'frameio_file_id',
+  viewUrl: 'view_url',
+  sourceUrl: 'source_url',
+  importRequestedAt: 'import_requested_at',
+  sha256: 'sha256',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+};
+
+type Row = Record<string, SQLInputValue>;
+
+function toJob(r: Row): Job {
+  return {
+    id: r.id as string,
+    folderIndex: r.folder_index as number,
+    root: r.root as string,
+    path: r.path as string,
+    relPath: r.rel_path as string,
+    name: r.name as string,
+    size: r.size as number,
+    mtimeMs: r.mtime_ms as number,
+    ino: r.ino as number,
+    destination: r.destination as string,
+    state: r.state as JobState,
+    attempts: r.attempts as number,
+    nextAttemptAt: r.next_attempt_at as number | null,
+    lastError: r.last_error as string | null,
+    frameioFileId: r.frameio_file_id as string | null,
+    viewUrl: r.view_url as string | null,
+    sourceUrl: r.source_url as string | null,
+    importRequestedAt: r.import_requested_at as number | null,
+    sha256: r.sha256 as string | null,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    startedAt: r.started_at as number | null,
+    finishedAt: r.finished_at as number | null,
+  };
+}
+
+/** SQLite primary result codes (the low byte of an extended code). */
+const SQLITE = { BUSY: 5, LOCKED: 6, READONLY: 8, IOERR: 10, CORRUPT: 11, FULL: 13, CANTOPEN: 14, NOTADB: 26 };
+
+function dirWritable(dir: string): boolean {
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Turns a node:sqlite or fs fault into the store's one-line error; anything else is returned unchanged. */
+export function mapStoreFault(err: unknown, path: string): unknown {
+  if (err instanceof PostflowError) return err;
+  const e = err as { code?: string; errcode?: number; errstr?: string; message?: string };
+  if (e?.code === 'ERR_SQLITE_ERROR' && typeof e.errcode === 'number') {
+    const detail = e.errstr ?? e.message ?? 'unknown';
+    let mapped: PostflowError | undefined;
+    switch (e.errcode & 0xff) {
+      case SQLITE.BUSY:
+      case SQLITE.LOCKED:
+        mapped = ERR_JOBS_STORE_LOCKED(path);
+        break;
+      case SQLITE.CORRUPT:
+      case SQLITE.NOTADB:
+        mapped = ERR_JOBS_STORE_CORRUPT(path, detail);
+        break;
+      case SQLITE.READONLY:
+        mapped = ERR_JOBS_STORE_READONLY(path, detail);
+        break;
+      case SQLITE.FULL:
+        mapped = ERR_JOBS_STORE_DISK_FULL(path);
+        break;
+      case SQLITE.CANTOPEN:
+      case SQLITE.IOERR:
+        // SQLite reports a directory it may not write to as "unable to open"/I/O error; say what it really is.
+        mapped = dirWritable(dirname(path)) ? ERR_JOBS_STORE_IO(path, detail) : ERR_JOBS_STORE_READONLY(path, `${detail}; directory not writable`);
+        break;
+    }
+    if (mapped) {
+      Object.defineProperty(mapped, 'cause', { value: err, enumerable: false });
+      return mapped;
+    }
+    return err;
+  }
+  switch (e?.code) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return ERR_JOBS_STORE_READONLY(path, e.message ?? e.code);
+    case 'ENOSPC':
+      return ERR_JOBS_STORE_DISK_FULL(path);
+  }
+  return err;
+}
+
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteJobStore> {
+  return openSqliteStoreSync(opts);
+}
+
+/** Synchronous opening, for callers that must have the store before anything else starts (the CLI). */
+export function openSqliteStoreSync(opts: SqliteStoreOptions): SqliteJobStore {
+  const path = resolve(opts.path);
+  const now = opts.now ?? Date.now;
+  let db: DatabaseSync | undefined;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new DatabaseSync(path, { timeout: opts.lockTimeoutMs ?? 2000, enableForeignKeyConstraints: true });
+    // Must precede the first access: the lock is then taken by the first read and kept until close, and WAL
+    // keeps its index in process memory (no -shm file another process could attach to).
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    const mode = db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string } | undefined;
+    if (mode?.journal_mode !== 'wal') throw ERR_JOBS_STORE_IO(path, `journal_mode stayed ${mode?.journal_mode ?? 'unknown'}, expected wal`);
+    db.exec('PRAGMA synchronous = FULL');
+    migrate(db, path);
+    // Header damage shows at open; damage deeper in the file would otherwise surface mid-run as a failed job.
+    const check = db.prepare('PRAGMA quick_check(1)').get() as { quick_check: string } | undefined;
+    if (check?.quick_check !== 'ok') throw ERR_JOBS_STORE_CORRUPT(path, check?.quick_check ?? 'quick_check gave no answer');
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // the open failure is the error worth reporting
+    }
+    throw mapStoreFault(err, path);
+  }
+  return createStore(db, path, now);
+}
+
+function migrate(db: DatabaseSync, path: string): void {
+  // BEGIN IMMEDIATE takes the write lock, so a locked store fails here, before anything was changed.
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    if (version > MIGRATIONS.length) throw ERR_JOBS_STORE_TOO_NEW(path, version, MIGRATIONS.length);
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    db.exec(`PRAGMA user_version = ${MIGRATIONS.length}`);
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJobStore {
+  let closed = false;
+  const cache = new Map<string, StatementSync>();
+  const stmt = (sql: string): StatementSync => {
+    let s = cache.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      cache.set(sql, s);
+    }
+    return s;
+  };
+
+  /** Runs `fn` on the open database, in a transaction when `write`, with faults mapped to store errors. */
+  const run = <T>(write: boolean, fn: () => T): T => {
+    if (closed) throw ERR_JOBS_STORE_CLOSED(path);
+    try {
+      if (!write) return fn();
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = fn();
+        db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      throw mapStoreFault(err, path);
+    }
+  };
+
+  const OPEN_IN = OPEN_STATES.map((s) => `'${s}'`).join(',');
+  const getRow = (id: string) => stmt('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+  const openRowForPath = (p: string) => stmt(`SELECT * FROM jobs WHERE path = ? AND state IN (${OPEN_IN})`).get(p) as Row | undefined;
+  const addEvent = (id: string, at: number, from: JobState | null, to: JobState, detail: string | null) =>
+    stmt('INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)').run(id, at, from, to, detail);
+
+  /** Builds `col = ?` pairs for a patch, rejecting fields that are not patchable. */
+  const patchSets = (patch: JobPatch | undefined): [string[], SQLInputValue[]] => {
+    const cols: string[] = [];
+    const vals: SQLInputValue[] = [];
+    if (!patch) return [cols, vals];
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) continue;
+      const col = (PATCHABLE as Record<string, string>)[key];
+      if (!col) throw ERR_JOBS_UNKNOWN_FIELD(key);
+      cols.push(col);
+      vals.push(value as SQLInputValue);
+    }
+    return [cols, vals];
+  };
+
+  const isKnownSync = (p: string, size: number, mtimeMs: number): boolean =>
+    run(false, () => stmt('SELECT 1 AS k FROM files WHERE path = ? AND size = ? AND mtime_ms = ?').get(p, size, mtimeMs) !== undefined);
+
+  const store: SqliteJobStore = {
+    path,
+
+    async discover(file: DiscoveredFile): Promise<Job> {
+      return run(true, () => {
+        const at = now();
+        const open = openRowForPath(file.path);
+        if (!open) {
+          const id = randomUUID();
+          stmt(
+            `INSERT INTO jobs (id, folder_index, root, path, rel_path, name, size, mtime_ms, ino, destination, state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'discovered', ?, ?)`,
+          ).run(id, file.folderIndex, file.root, file.path, file.relPath, file.name, file.size, file.mtimeMs, file.ino, file.destination, at, at);
+          addEvent(id, at, null, 'discovered', null);
+          return toJob(getRow(id)!);
+        }
+        const job = toJob(open);
+        const contentChanged = job.size !== file.size || job.mtimeMs !== file.mtimeMs || job.ino !== file.ino;
+        const same =
+          !contentChanged &&
+          job.folderIndex === file.folderIndex &&
+          job.root === file.root &&
+          job.relPath === file.relPath &&
+          job.name === file.name &&
+          job.destination === file.destination;
+        if (same) return job;
+        // A file that changed after it was found stable must prove stability again before it is uploaded.
+        const state: JobState = contentChanged ? 'discovered' : job.state;
+        stmt(
+          `UPDATE jobs SET folder_index = ?, root = ?, rel_path = ?, name = ?, size = ?, mtime_ms = ?, ino = ?, destination = ?,
+             state = ?, updated_at = ? WHERE id = ?`,
+        ).run(file.folderIndex, file.root, file.relPath, file.name, file.size, file.mtimeMs, file.ino, file.destination, state, at, job.id);
+        if (state !== job.state) addEvent(job.id, at, job.state, state, 'file changed');
+        return toJob(getRow(job.id)!);
+      });
+    },
+
+    async transition(id, from, to, patch, detail) {
+      const froms: readonly JobState[] = typeof from === 'string' ? [from] : from;
+      for (const f of froms) if (!canTransition(f, to)) throw ERR_JOBS_ILLEGAL_TRANSITION(f, to);
+      const [cols, vals] = patchSets(patch);
+      return run(true, () => {
+        const row = getRow(id);
+        if (!row || !froms.includes(row.state as JobState)) return false;
+        const was = row.state as JobState;
+        const at = now();
+        const jobPath = (patch?.path ?? row.path) as string;
+        if (OPEN_STATES.includes(to) && !OPEN_STATES.includes(was)) {
+          const other = openRowForPath(jobPath);
+          if (other && other.id !== id) throw ERR_JOBS_PATH_TAKEN(id, jobPath, other.id as string);
+        }
+        const sets = ['state = ?', 'updated_at = ?', ...cols.map((c) => `${c} = ?`)];
+        const args: SQLInputValue[] = [to, at, ...vals];
+        // Bookkeeping the store owns, unless the caller set the field explicitly.
+        if (to === 'exposing' && !cols.includes('attempts')) sets.push('attempts = attempts + 1');
+        if (was === 'failed' && to === 'queued' && !cols.includes('attempts')) sets.push('attempts = 0');
+        if (to === 'exposing' && !cols.includes('started_at')) sets.push('started_at = COALESCE(started_at, ?)'), args.push(at);
+        if (!cols.includes('finished_at')) {
+          if (isTerminal(to)) sets.push('finished_at = ?'), args.push(at);
+          else if (isTerminal(was)) sets.push('finished_at = NULL');
+        }
+        const res = stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...args, id, was);
+        if (Number(res.changes) !== 1) return false;
+        addEvent(id, at, was, to, detail ?? patch?.lastError ?? null);
+        if (to === 'done') {
+          const done = toJob(getRow(id)!);
+          stmt(
+            `INSERT INTO files (path, size, mtime_ms, job_id, recorded_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, job_id = excluded.job_id, recorded_at = excluded.recorded_at`,
+          ).run(done.path, done.size, done.mtimeMs, id, at);
+        }
+        return true;
+      });
+    },
+
+    async update(id, patch) {
+      const [cols, vals] = patchSets(patch);
+      return run(true, () => {
+        const sets = ['updated_at = ?', ...cols.map((c) => `${c} = ?`)];
+        const res = stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(now(), ...vals, id);
+        return Number(res.changes) === 1;
+      });
+    },
+
+    async get(id) {
+      return run(false, () => {
+        const row = getRow(id);
+        return row ? toJob(row) : undefined;
+      });
+    },
+
+    async list(q = {}) {
+      return run(false, () => {
+        const where: string[] = [];
+        const args: SQLInputValue[] = [];
+        if (q.states) {
+          if (q.states.length === 0) return [];
+          where.push(`state IN (${q.states.map(() => '?').join(',')})`);
+          args.push(...q.states);
+        }
+        if (q.dueBy !== undefined) {
+          where.push('(next_attempt_at IS NULL OR next_attempt_at <= ?)');
+          args.push(q.dueBy);
+        }
+        const dir = q.order === 'desc' ? 'DESC' : 'ASC';
+        let sql = `SELECT * FROM jobs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at ${dir}, rowid ${dir}`;
+        if (q.limit !== undefined) {
+          sql += ' LIMIT ?';
+          args.push(Math.max(0, Math.floor(q.limit)));
+        }
+        return (stmt(sql).all(...args) as Row[]).map(toJob);
+      });
+    },
+
+    async counts() {
+      return run(false, () => {
+        const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+        for (const r of stmt('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: JobState; n: number }[]) out[r.state] = r.n;
+        return out;
+      });
+    },
+
+    async isKnown(p, size, mtimeMs) {
+      return isKnownSync(p, size, mtimeMs);
+    },
+    isKnownSync,
+
+    async recordBaseline(files: readonly BaselineFile[]) {
+      run(true, () => {
+        const at = now();
+        const ins = stmt(
+          `INSERT INTO files (path, size, mtime_ms, job_id, recorded_at) VALUES (?, ?, ?, NULL, ?)
+           ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms, job_id = NULL, recorded_at = excluded.recorded_at`,
+        );
+        for (const f of files) ins.run(f.path, f.size, f.mtimeMs, at);
+      });
+    },
+
+    async events(id): Promise<JobEvent[]> {
+      return run(false, () =>
+        (stmt('SELECT at, from_state, to_state, detail FROM job_events WHERE job_id = ? ORDER BY id').all(id) as Row[]).map((r) => ({
+          at: r.at as number,
+          from: r.from_state as JobState | null,
+          to: r.to_state as JobState,
+          detail: r.detail as string | null,
+        })),
+      );
+    },
+
+    async getMeta(key) {
+      return run(false, () => (stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+    },
+
+    async setMeta(key, value) {
+      run(true, () => {
+        stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      cache.clear();
+      try {
+        db.close();
+      } catch (err) {
+        throw mapStoreFault(err, path);
+      }
+    },
+  };
+  return store;
+}

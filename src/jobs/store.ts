@@ -1,0 +1,118 @@
+/**
+ * The job store contract. Methods are async even though SQLite answers synchronously, so a PostgreSQL store
+ * (issue 10) fits behind the same interface; every implementation must pass test/jobs/store-contract.ts.
+ */
+import type { JobState } from './states.ts';
+
+export interface Job {
+  id: string; // uuid
+  folderIndex: number; // index of the watch folder in the config
+  root: string; // the watch folder's root path
+  path: string; // absolute path of the file
+  relPath: string; // path relative to root, used to mirror sub folders in Frame.io
+  name: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  destination: string; // Frame.io folder id
+  state: JobState;
+  /** Number of times the job entered `exposing` since it was (re)queued by hand; the store counts it. */
+  attempts: number;
+  /** Earliest time (ms) a worker may start the next attempt; null = at once. */
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  // The current attempt. Kept (not cleared) across a retry, so recovery can find and delete what the previous
+  // attempt created in Frame.io.
+  frameioFileId: string | null;
+  viewUrl: string | null;
+  sourceUrl: string | null;
+  /**
+   * When remote_upload was (about to be) sent and its answer not yet stored: after a crash in that window the
+   * next attempt looks in Frame.io for a file it may have created. Null otherwise.
+   */
+  importRequestedAt: number | null;
+  sha256: string | null;
+  createdAt: number;
+  updatedAt: number;
+  /** Set the first time the job enters `exposing`. */
+  startedAt: number | null;
+  /** Set when the job enters a terminal state, cleared when it leaves one (manual retry). */
+  finishedAt: number | null;
+}
+
+/** What the watcher knows about a file when it reports it. */
+export interface DiscoveredFile {
+  folderIndex: number;
+  root: string;
+  path: string;
+  relPath: string;
+  name: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  destination: string;
+}
+
+/** Fields a caller may set; identity, state and bookkeeping times belong to the store. */
+export type JobPatch = Partial<Omit<Job, 'id' | 'state' | 'createdAt' | 'updatedAt'>>;
+
+export interface JobQuery {
+  states?: readonly JobState[];
+  /** Only jobs whose nextAttemptAt is null or ≤ this time (ms): what a worker may start now. */
+  dueBy?: number;
+  limit?: number;
+  /** By creation time (oldest first for 'asc', the default). */
+  order?: 'asc' | 'desc';
+}
+
+export interface JobEvent {
+  at: number;
+  from: JobState | null; // null for the creating event
+  to: JobState;
+  detail: string | null;
+}
+
+export interface BaselineFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface JobStore {
+  /**
+   * A new or changed file was seen: create a `discovered` job, or update size/mtime/ino of the open
+   * (discovered/stable/queued) job for the same path — sending a stable/queued job back to `discovered` when
+   * the file differs. Never creates a second open job for one path. A path whose job is in flight
+   * (exposing/importing) gets a new `discovered` job: the file was re-exported, a new version.
+   */
+  discover(file: DiscoveredFile): Promise<Job>;
+  /**
+   * Compare-and-set, atomic: moves the job to `to` only if it is in one of `from`, applies `patch` and writes
+   * an event row (detail: `detail`, else patch.lastError). Returns false when the job was not in `from` (or
+   * does not exist). Throws PF_ERR_JOBS_ILLEGAL_TRANSITION when some `from` → `to` is not in the state table,
+   * PF_ERR_JOBS_PATH_TAKEN when reopening (→ queued/discovered) while a newer open job holds the path.
+   * Entering `exposing` increments `attempts`; failed → queued resets it to 0.
+   */
+  transition(id: string, from: JobState | readonly JobState[], to: JobState, patch?: JobPatch, detail?: string): Promise<boolean>;
+  /** Sets fields without changing the state. Returns false when no such job exists. */
+  update(id: string, patch: JobPatch): Promise<boolean>;
+  get(id: string): Promise<Job | undefined>;
+  list(q?: JobQuery): Promise<Job[]>;
+  /** Number of jobs in every state (0 for empty states). */
+  counts(): Promise<Record<JobState, number>>;
+  /** Was this exact file (path+size+mtime) already handled: imported (done) or present at first start? */
+  isKnown(path: string, size: number, mtimeMs: number): Promise<boolean>;
+  /**
+   * Same answer without a promise, for the watcher's hot path (thousands of files per sweep). A remote store
+   * answers it from a local cache; a stale "no" is harmless since discover() dedupes.
+   */
+  isKnownSync(path: string, size: number, mtimeMs: number): boolean;
+  /** First start: the files present now are not uploaded. Later calls add/overwrite entries by path. */
+  recordBaseline(files: readonly BaselineFile[]): Promise<void>;
+  /** The job's transitions, oldest first. */
+  events(id: string): Promise<JobEvent[]>;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
