@@ -133,3 +133,9 @@ export const ERR_TOKEN_LOCK_TIMEOUT = createError(
     `could not take the refresh-token lock ${lock} within ${ms} ms (held by ${holder}); expected the other postflow process to finish its refresh`,
   { retryable: true },
 );
+
+export const ERR_ACCOUNT_AMBIGUOUS = createError(
+  'PF_ERR_FRAMEIO_ACCOUNT_AMBIGUOUS',
+  (count: number) =>
+    `frameio.accountId is not set and the login can see ${count} Frame.io accounts; expected exactly one, or set frameio.accountId`,
+);

@@ -126,18 +126,22 @@ export class RateLimiter {
   readonly #buckets = new Map<string, Bucket>();
   readonly #limits: Record<string, RateLimit>;
   readonly #windowMs: number;
+  readonly #slots: number;
   /** Grant instants within the last global window, oldest first; never longer than the cap. */
   #grants: number[] = [];
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(opts: RateLimiterOptions) {
-    if (!(opts.maxRequestsPerSecond >= 1) || !Number.isFinite(opts.maxRequestsPerSecond)) {
-      throw new RangeError(`rate limiter: expected maxRequestsPerSecond >= 1, got ${opts.maxRequestsPerSecond}`);
+    const rate = opts.maxRequestsPerSecond;
+    if (!(rate > 0) || !Number.isFinite(rate)) {
+      throw new RangeError(`rate limiter: expected maxRequestsPerSecond > 0, got ${rate}`);
     }
-    this.maxRequestsPerSecond = Math.floor(opts.maxRequestsPerSecond);
+    this.maxRequestsPerSecond = rate;
+    // A fractional cap rounds down (2.5/s allows 2 per second); below 1/s it widens the window (0.5/s: 1 per 2 s).
+    this.#slots = Math.max(1, Math.floor(rate));
     this.#limits = { ...PUBLISHED_LIMITS, ...opts.limits };
-    this.#windowMs = 1000 + (opts.guardMs ?? 50);
+    this.#windowMs = Math.max(1000, 1000 / rate) + (opts.guardMs ?? 50);
     this.#now = opts.now ?? Date.now;
     this.#sleep = opts.sleep ?? abortableSleep;
   }
@@ -156,7 +160,7 @@ export class RateLimiter {
       else if (bucket.tokens < 1) wait = (1 - bucket.tokens) / bucket.rate;
     }
     while (this.#grants.length > 0 && this.#grants[0]! <= now - this.#windowMs) this.#grants.shift();
-    if (this.#grants.length >= this.maxRequestsPerSecond) {
+    if (this.#grants.length >= this.#slots) {
       wait = Math.max(wait, this.#grants[0]! + this.#windowMs - now);
     }
     if (wait > 0) return Math.max(1, Math.ceil(wait));
@@ -249,4 +253,8 @@ export class RateLimiter {
     if (now > from) bucket.tokens = Math.min(bucket.capacity, bucket.tokens + (now - from) * bucket.rate);
     bucket.updatedAt = now;
   }
+}
+
+export function createRateLimiter(opts: RateLimiterOptions): RateLimiter {
+  return new RateLimiter(opts);
 }

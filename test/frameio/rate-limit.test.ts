@@ -132,6 +132,14 @@ test('header and Retry-After parsing', () => {
   assert.equal(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now), 3000);
 });
 
-test('rejects a nonsensical global cap', () => {
+test('rejects a nonsensical global cap; a cap below 1/s widens the window', () => {
   assert.throws(() => new RateLimiter({ maxRequestsPerSecond: 0 }), RangeError);
+  const clock = fakeClock();
+  const rl = new RateLimiter({ maxRequestsPerSecond: 0.5, now: clock.now, guardMs: 0 });
+  assert.equal(rl.reserve('x'), 0);
+  assert.equal(rl.reserve('x'), 2000);
+  const rl2 = new RateLimiter({ maxRequestsPerSecond: 2.5, now: clock.now, guardMs: 0 });
+  assert.equal(rl2.reserve('x'), 0);
+  assert.equal(rl2.reserve('x'), 0);
+  assert.equal(rl2.reserve('x'), 1000);
 });
