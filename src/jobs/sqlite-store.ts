@@ -21,7 +21,7 @@ import {
   ERR_JOBS_STORE_TOO_NEW,
   ERR_JOBS_UNKNOWN_FIELD,
 } from './errors.ts';
-import { JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
+import { IN_FLIGHT_STATES, JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
 import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobPatch, JobQuery, JobStore } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -146,13 +146,19 @@ function toJob(r: Row): Job {
 /** SQLite primary result codes (the low byte of an extended code). */
 const SQLITE = { BUSY: 5, LOCKED: 6, READONLY: 8, IOERR: 10, CORRUPT: 11, FULL: 13, CANTOPEN: 14, NOTADB: 26 };
 
-function dirWritable(dir: string): boolean {
-  try {
-    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+/** Why the store's files cannot be written, if that is the reason; undefined when they can. */
+function unwritable(path: string): string | undefined {
+  const check = (p: string, mode: number) => {
+    try {
+      accessSync(p, mode);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  };
+  if (!check(dirname(path), fsConstants.W_OK | fsConstants.X_OK)) return 'directory not writable';
+  for (const p of [path, `${path}-wal`]) if (!check(p, fsConstants.W_OK)) return `${p} not writable`;
+  return undefined;
 }
 
 /** Turns a node:sqlite or fs fault into the store's one-line error; anything else is returned unchanged. */
@@ -178,10 +184,12 @@ export function mapStoreFault(err: unknown, path: string): unknown {
         mapped = ERR_JOBS_STORE_DISK_FULL(path);
         break;
       case SQLITE.CANTOPEN:
-      case SQLITE.IOERR:
-        // SQLite reports a directory it may not write to as "unable to open"/I/O error; say what it really is.
-        mapped = dirWritable(dirname(path)) ? ERR_JOBS_STORE_IO(path, detail) : ERR_JOBS_STORE_READONLY(path, `${detail}; directory not writable`);
+      case SQLITE.IOERR: {
+        // SQLite reports files it may not write as "unable to open" or an I/O error; say what it really is.
+        const why = unwritable(path);
+        mapped = why ? ERR_JOBS_STORE_READONLY(path, `${detail}; ${why}`) : ERR_JOBS_STORE_IO(path, detail);
         break;
+      }
     }
     if (mapped) {
       Object.defineProperty(mapped, 'cause', { value: err, enumerable: false });
@@ -280,6 +288,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
   };
 
   const OPEN_IN = OPEN_STATES.map((s) => `'${s}'`).join(',');
+  const IN_FLIGHT_IN = IN_FLIGHT_STATES.map((s) => `'${s}'`).join(',');
   const getRow = (id: string) => stmt('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
   const openRowForPath = (p: string) => stmt(`SELECT * FROM jobs WHERE path = ? AND state IN (${OPEN_IN})`).get(p) as Row | undefined;
   const addEvent = (id: string, at: number, from: JobState | null, to: JobState, detail: string | null) =>
@@ -311,6 +320,10 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
         const at = now();
         const open = openRowForPath(file.path);
         if (!open) {
+          // The same file seen again while a worker holds its job (a re-sweep, a restart) is that job, not a
+          // second import of the same bytes.
+          const held = stmt(`SELECT * FROM jobs WHERE path = ? AND state IN (${IN_FLIGHT_IN}) ORDER BY rowid DESC LIMIT 1`).get(file.path) as Row | undefined;
+          if (held && held.size === file.size && held.mtime_ms === file.mtimeMs && held.ino === file.ino) return toJob(held);
           const id = randomUUID();
           stmt(
             `INSERT INTO jobs (id, folder_index, root, path, rel_path, name, size, mtime_ms, ino, destination, state, created_at, updated_at)

@@ -82,8 +82,9 @@ export interface JobStore {
   /**
    * A new or changed file was seen: create a `discovered` job, or update size/mtime/ino of the open
    * (discovered/stable/queued) job for the same path — sending a stable/queued job back to `discovered` when
-   * the file differs. Never creates a second open job for one path. A path whose job is in flight
-   * (exposing/importing) gets a new `discovered` job: the file was re-exported, a new version.
+   * the file differs. Never creates a second open job for one path. When the path's job is in flight
+   * (exposing/importing): the same file (size, mtime, ino) returns that job; a different one gets a new
+   * `discovered` job (re-exported: a new version). Callers check isKnown() first: a done file is not deduped.
    */
   discover(file: DiscoveredFile): Promise<Job>;
   /**
