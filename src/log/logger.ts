@@ -68,18 +68,22 @@ function errSerializer(err: unknown): unknown {
 }
 
 export function createLogger(opts: CreateLoggerOptions): Logger {
-  const sink: DestinationStream | NodeJS.WritableStream = opts.pretty
-    ? pretty({
-        destination: (opts.destination as NodeJS.WritableStream | undefined) ?? 1,
-        sync: true,
-        colorize: opts.destination === undefined && Boolean(process.stdout.isTTY),
-        ignore: 'pid,hostname',
-      })
-    : (opts.destination ?? pino.destination({ dest: 1, sync: true }));
+  const out = opts.destination ?? pino.destination({ dest: 1, sync: true });
+  // prettyFactory formats in-process and synchronously: no transport thread that could lose the last lines
+  // of a crashing daemon, and the scrubber sees the JSON line before it is reformatted.
+  const prettify = opts.pretty
+    ? pretty.prettyFactory({ colorize: opts.destination === undefined && Boolean(process.stdout.isTTY), ignore: 'pid,hostname' })
+    : undefined;
   const secrets = opts.secrets;
-  const stream: DestinationStream = secrets
-    ? { write: (line: string) => void sink.write(secrets.size > 0 ? secrets.scrub(line) : line) }
-    : (sink as DestinationStream);
+  const stream: DestinationStream =
+    prettify || secrets
+      ? {
+          write(line: string) {
+            const clean = secrets && secrets.size > 0 ? secrets.scrub(line) : line;
+            out.write(prettify ? prettify(clean) : clean);
+          },
+        }
+      : (out as DestinationStream);
 
   return pino(
     {
