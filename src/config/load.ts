@@ -34,6 +34,11 @@ export interface LoadConfigOptions {
    * (`demo` with its emulator, `config`, `auth login` which creates them) turn it off.
    */
   checkCredentials?: boolean;
+  /**
+   * Demand at least one watch folder (default true). `postflow upload FILE...` runs without any, taking its
+   * destination from --folder.
+   */
+  requireWatchFolders?: boolean;
 }
 
 export interface ConfigFileLocation {
@@ -89,7 +94,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const config = buildConfig(sanitize(raw, problems), { env, home, base });
 
   const machine = new Problems(env, problems.lines);
-  checkWatchFolders(config, problems, machine);
+  checkWatchFolders(config, problems, machine, opts.requireWatchFolders ?? true);
   checkStateDir(config, problems, machine);
   checkTunnel(config, problems, machine);
   checkPorts(config, problems, machine);
@@ -294,9 +299,9 @@ function accessible(p: string, mode: number): boolean {
   }
 }
 
-function checkWatchFolders(config: Config, earlier: Problems, out: Problems): void {
+function checkWatchFolders(config: Config, earlier: Problems, out: Problems, required: boolean): void {
   if (earlier.touches('watch.folders')) return;
-  if (config.watch.folders.length === 0) {
+  if (config.watch.folders.length === 0 && required) {
     out.add('watch.folders', 'found no folders', 'at least one { "path": "/Volumes/studio/exports", "destination": "FOLDER-ID" }');
     return;
   }

@@ -49,8 +49,11 @@ export interface CreateLoggerOptions {
   level: string;
   /** Human-readable lines (pino-pretty) instead of JSON; the CLI passes `stdout.isTTY || --pretty`. */
   pretty: boolean;
-  /** Where lines go; stdout by default. Anything with `write(line)` works (tests collect lines). */
-  destination?: DestinationStream | NodeJS.WritableStream;
+  /**
+   * Where lines go: stdout by default, a file descriptor (2 for stderr), or anything with `write(line)`
+   * (tests collect lines).
+   */
+  destination?: number | DestinationStream | NodeJS.WritableStream;
   /** Secret values known at run time, scrubbed from every finished line (messages, error texts). */
   secrets?: SecretSet;
 }
@@ -67,12 +70,21 @@ function errSerializer(err: unknown): unknown {
   return out;
 }
 
+function colorFor(destination: CreateLoggerOptions['destination']): boolean {
+  if (destination === undefined || destination === 1) return process.stdout.isTTY === true;
+  if (destination === 2) return process.stderr.isTTY === true;
+  return false;
+}
+
 export function createLogger(opts: CreateLoggerOptions): Logger {
-  const out = opts.destination ?? pino.destination({ dest: 1, sync: true });
+  const out =
+    opts.destination === undefined || typeof opts.destination === 'number'
+      ? pino.destination({ dest: opts.destination ?? 1, sync: true })
+      : opts.destination;
   // prettyFactory formats in-process and synchronously: no transport thread that could lose the last lines
   // of a crashing daemon, and the scrubber sees the JSON line before it is reformatted.
   const prettify = opts.pretty
-    ? pretty.prettyFactory({ colorize: opts.destination === undefined && Boolean(process.stdout.isTTY), ignore: 'pid,hostname' })
+    ? pretty.prettyFactory({ colorize: colorFor(opts.destination), ignore: 'pid,hostname' })
     : undefined;
   const secrets = opts.secrets;
   const stream: DestinationStream =

@@ -304,3 +304,12 @@ describe('broken configurations: one line per problem naming key, found and expe
     assert.equal(EXIT_CONFIG, 78);
   });
 });
+
+describe('watch folders are required unless the caller says otherwise', () => {
+  test('none configured: a problem for the daemon, fine for one-shot upload', () => {
+    const f = fixture();
+    const file = f.write({ ...f.good, watch: {} });
+    assert.match(only(problemsOf({ argvConfigPath: file, env: f.env })), /^watch\.folders: found no folders — expected at least one /);
+    assert.deepEqual(loadConfig({ argvConfigPath: file, env: f.env, requireWatchFolders: false }).watch.folders, []);
+  });
+});

@@ -90,3 +90,14 @@ test('the level filters lines', () => {
   logger.warn('loud');
   assert.equal(lines.length, 1);
 });
+
+test('a file descriptor destination writes real lines (stderr for one-shot commands)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const script = `const { createLogger } = await import(${JSON.stringify(new URL('../../src/log/logger.ts', import.meta.url).href)});
+createLogger({ level: 'info', pretty: false, destination: 2 }).info({ publicUrl: 'https://h.example/${TOKEN}/a.mov' }, 'to stderr');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.stdout, '');
+  const rec = JSON.parse(r.stderr.trim());
+  assert.equal(rec.msg, 'to stderr');
+  assert.equal(rec.publicUrl, 'https://h.example/<redacted>/a.mov');
+});
