@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { createFilter, type PathFilter } from './filters.ts';
 import type { Snapshot } from './snapshot.ts';
 import { sweepTreeSync } from './sweep.ts';
-import type { SweepEntry, SweepOutcome, SweepReply, SweepRequest } from './sweeper.ts';
+import type { SweepOutcome, SweepReply, SweepRequest } from './sweeper.ts';
 
 interface FolderState {
   root: string;
@@ -29,7 +29,8 @@ function sweepFolder(state: FolderState): SweepOutcome {
   state.mountPoint ||= result.mountPoint;
   const prev = state.prev;
   const next = result.snapshot;
-  const upserts: SweepEntry[] = [];
+  const paths: string[] = [];
+  const nums: number[] = [];
   const removed: string[] = [];
   // Inline rather than diffSnapshots(): it saves building the path arrays and a second lookup per file.
   let added = 0;
@@ -37,7 +38,8 @@ function sweepFolder(state: FolderState): SweepOutcome {
     const before = prev?.get(relPath);
     if (before === stat) continue;
     if (before === undefined) added++;
-    upserts.push([relPath, stat.size, stat.mtimeMs, stat.ino]);
+    paths.push(relPath);
+    nums.push(stat.size, stat.mtimeMs, stat.ino);
   }
   // Every path of next that is not new was in prev; equal counts then mean nothing was removed.
   if (prev !== undefined && prev.size !== next.size - added) for (const relPath of prev.keys()) if (!next.has(relPath)) removed.push(relPath);
@@ -45,7 +47,7 @@ function sweepFolder(state: FolderState): SweepOutcome {
   return {
     kind: 'ok',
     full: prev === undefined,
-    upserts,
+    upserts: { paths: paths.join('\n'), stats: Float64Array.from(nums) },
     removed,
     files: next.size,
     dirs: result.dirs,
@@ -68,7 +70,12 @@ port.on('message', (msg: SweepRequest) => {
   try {
     const state = folders[msg.folderIndex];
     if (state === undefined) throw new Error(`no folder #${msg.folderIndex}`);
-    reply = { type: 'result', id: msg.id, outcome: sweepFolder(state) };
+    const outcome = sweepFolder(state);
+    reply = { type: 'result', id: msg.id, outcome };
+    if (outcome.kind === 'ok') {
+      port.postMessage(reply, [outcome.upserts.stats.buffer as ArrayBuffer]);
+      return;
+    }
   } catch (err) {
     reply = { type: 'failed', id: msg.id, message: err instanceof Error ? err.message : String(err) };
   }

@@ -7,7 +7,7 @@ import { describeError } from '../errors.ts';
 import { PF_ERR_WATCH_INVALID_OPTIONS } from './errors.ts';
 import { createFilter, type PathFilter } from './filters.ts';
 import { createStabilityTracker, sameStat, type FileStat, type StabilityTracker } from './stability.ts';
-import { createSweeper, type SweepOutcome, type Sweeper } from './sweeper.ts';
+import { createSweeper, forEachUpsert, type SweepOutcome, type Sweeper } from './sweeper.ts';
 
 export interface WatchFolder {
   /** Absolute path of the folder to watch recursively. */
@@ -216,7 +216,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     return {
       folderIndex: f.index,
       root: f.root,
-      path: f.root + path.sep + relPath.split('/').join(path.sep),
+      path: f.root + path.sep + (path.sep === '/' ? relPath : relPath.split('/').join(path.sep)),
       relPath,
       name: slash === -1 ? relPath : relPath.slice(slash + 1),
       size: stat.size,
@@ -262,10 +262,10 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     }
     const now = this.#now();
     const seenNow = outcome.full ? new Set<string>() : undefined;
-    for (const [relPath, size, mtimeMs, ino] of outcome.upserts) {
+    forEachUpsert(outcome.upserts, (relPath, size, mtimeMs, ino) => {
       seenNow?.add(relPath);
       this.#applyStat(f, relPath, { size, mtimeMs, ino }, now);
-    }
+    });
     for (const relPath of outcome.removed) this.#applyRemoved(f, relPath);
     if (seenNow !== undefined) {
       for (const relPath of [...f.records.keys()]) if (!seenNow.has(relPath)) this.#applyRemoved(f, relPath);
@@ -281,8 +281,12 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
   #applyStat(f: FolderState, relPath: string, stat: FileStat, now: number): void {
     const rec = f.records.get(relPath);
     if (rec !== undefined && sameStat(rec.stat, stat)) return;
+    if (this.#firstSweep && this.#opts.baseline === true) {
+      f.records.set(relPath, { stat, phase: 'settled' });
+      return;
+    }
     const file = this.#file(f, relPath, stat);
-    if ((this.#firstSweep && this.#opts.baseline === true) || this.#known(file)) {
+    if (this.#known(file)) {
       f.records.set(relPath, { stat, phase: 'settled' });
       f.tracker.forget(relPath);
       return;
