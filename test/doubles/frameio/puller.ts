@@ -54,8 +54,17 @@ function retryableStatus(status: number): boolean {
 
 function send(ctx: PullContext, agent: Agent, method: string, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
     const url = new URL(ctx.target.path, ctx.target.origin);
-    const req = httpRequest(url, { method, agent, signal, headers: { host: ctx.target.host, 'user-agent': 'Frame.io-Importer/emulator', ...headers } });
+    // Not http.request's own `signal` option: it stays armed after the answer and, on a later abort,
+    // destroys a keep-alive socket already back in the pool, which then has no error listener.
+    const req = httpRequest(url, { method, agent, headers: { host: ctx.target.host, 'user-agent': 'Frame.io-Importer/emulator', ...headers } });
+    // Destroyed without an error object, so the socket emits none; callers read the reason off the signal.
+    const onAbort = (): void => {
+      req.destroy();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    req.on('close', () => signal.removeEventListener('abort', onAbort));
     req.on('response', resolve);
     req.on('error', reject);
     req.end();
