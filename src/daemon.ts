@@ -206,13 +206,14 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
 
       const firstStart = (await store.getMeta('baseline')) === undefined;
-      let baselining = firstStart && !opts.uploadExisting;
+      const baselining = firstStart && !opts.uploadExisting;
       watcher = createWatcher({
-        folders: config.watch.folders.map((f) => ({ path: f.path, include: f.include, exclude: f.exclude })),
+        folders: config.watch.folders.map((f) => ({ path: f.path, include: [...f.include], exclude: [...f.exclude] })),
         pollIntervalMs: config.watch.pollIntervalSeconds * 1000,
         stabilityMs: config.watch.stabilitySeconds * 1000,
         logger: logger.child({ room: 'watch' }),
-        isKnown: (path, size, mtimeMs) => baselining || store.isKnownSync(path, size, mtimeMs),
+        baseline: baselining,
+        isKnown: (path, size, mtimeMs) => store.isKnownSync?.(path, size, mtimeMs) ?? false,
       });
       watcher.on('seen', guarded('recording a new file', onSeen));
       watcher.on('stable', guarded('queueing a stable file', onStable));
@@ -224,7 +225,6 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
           await store.recordBaseline([...present.values()].map((f) => ({ path: f.path, size: f.size, mtimeMs: f.mtimeMs })));
           log.info({ event: 'baseline', files: present.size }, `first start: ${present.size} file(s) already present recorded as baseline, not uploaded (use --upload-existing to upload them)`);
         }
-        baselining = false;
         await store.setMeta('baseline', new Date().toISOString());
       }
       log.info(
