@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { startEmulator, type Emulator, type EmulatorOptions } from './frameio/emulator.ts';
+import { OrderedHasher } from './frameio/ordered-hash.ts';
+import { RateLimiter } from './frameio/rate-limits.ts';
 import { registerHost } from './tunnel-registry.ts';
 
 async function emulator(t: TestContext, opts: EmulatorOptions = {}): Promise<Emulator> {
@@ -397,4 +399,96 @@ test('version stacks: stacking two files, listing the stack, moving a third file
   const state = (await (await fetch(`${emu.url}/_emulator/state`)).json()) as Record<string, string>;
   assert.equal(state.rootFolderId, emu.rootFolderId);
   assert.equal(state.apiUrl, emu.apiUrl);
+});
+
+test('a chunk cut off mid-body is resumed from the byte where it broke, and the sha256 still matches', async (t) => {
+  const data = randomBytes(400_000);
+  let cut = false;
+  const server = createServer((req, res) => {
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-length': data.length });
+      return res.end();
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range))!;
+    const a = Number(m[1]);
+    const b = Number(m[2]);
+    res.writeHead(206, { 'content-length': b - a + 1, 'content-range': `bytes ${a}-${b}/${data.length}` });
+    if (a === 100_000 && !cut) {
+      cut = true;
+      res.write(data.subarray(a, a + 30_000), () => res.destroy());
+      return;
+    }
+    res.end(data.subarray(a, b + 1));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  const emu = await emulator(t, { allowLoopbackSources: true, pullChunkBytes: 100_000 });
+  const call = api(emu);
+  const r = await call('POST', `/accounts/${emu.accountId}/folders/${emu.rootFolderId}/files/remote_upload`, {
+    data: { name: 'cut.wav', source_url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/t/cut.wav` },
+  });
+  assert.equal((await waitForStatus(call, r.json.links.status)).upload_complete, true);
+  const [entry] = emu.ledger();
+  assert.equal(entry?.sha256, sha256(data));
+  const ranges = entry?.requests.map((q) => q.range) ?? [];
+  assert.ok(ranges.includes('bytes=100000-199999'));
+  const resumed = ranges.find((x) => x?.startsWith('bytes=1') && x !== 'bytes=100000-199999' && x.endsWith('-199999'));
+  assert.ok(resumed, `expected a resumed range in ${JSON.stringify(ranges)}`);
+  assert.ok(Number(/=(\d+)-/.exec(resumed)?.[1]) > 100_000);
+});
+
+test('OrderedHasher hashes out-of-order chunks in order and holds pullers to the window', async () => {
+  const parts = [randomBytes(10), randomBytes(20), randomBytes(30)];
+  const h = new OrderedHasher();
+  h.write(2, parts[2]!);
+  h.finish(2);
+  h.write(1, parts[1]!);
+  assert.equal(h.hashedBytes, 0);
+  assert.equal(h.bufferedBytes, 50);
+  let released = false;
+  const waiting = h.waitForWindow(3, 2).then(() => { released = true; });
+  await sleep(5);
+  assert.equal(released, false);
+  h.write(0, parts[0]!);
+  h.finish(0);
+  h.finish(1);
+  await waiting;
+  assert.equal(released, true);
+  assert.equal(h.position, 3);
+  assert.equal(h.bufferedBytes, 0);
+  assert.equal(h.digest(), sha256(Buffer.concat(parts)));
+});
+
+test('RateLimiter drains per operation and refills gradually with the clock', () => {
+  let now = 0;
+  const rl = new RateLimiter(() => now);
+  const take = () => rl.take('folders.create', true);
+  assert.deepEqual([take()?.remaining, take()?.remaining, take()?.remaining], [2, 1, 0]);
+  assert.equal(take()?.allowed, false);
+  now += 334; // a third of the 1 s window gives back one call of the three
+  assert.equal(take()?.allowed, true);
+  assert.equal(take()?.allowed, false);
+  assert.equal(rl.take('files.show', true)?.remaining, 9);
+  assert.equal(rl.take('no.such_operation', true), undefined);
+  assert.equal(new RateLimiter(() => 0).take('folders.create', false)?.allowed, true);
+});
+
+test('sourceDnsDelayMs: a fresh tunnel hostname fails to resolve at first, the importer retries and completes', async (t) => {
+  const data = randomBytes(50_000);
+  const src = await rangeServer(t, data, 0);
+  const dir = mkdtempSync(join(tmpdir(), 'emu-registry-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  registerHost(dir, 'fresh-tunnel-name.trycloudflare.com', src.origin);
+  const emu = await emulator(t, { registryDir: dir, dnsRetries: 10, dnsRetryDelayMs: 50, faults: { sourceDnsDelayMs: 250 } });
+  const call = api(emu);
+  const r = await call('POST', `/accounts/${emu.accountId}/folders/${emu.rootFolderId}/files/remote_upload`, {
+    data: { name: 'fresh.mov', source_url: 'https://fresh-tunnel-name.trycloudflare.com/t/fresh.mov' },
+  });
+  assert.equal(r.status, 202);
+  assert.equal(r.json.data.file_size, 0); // the name did not resolve yet when the 202 was written
+  assert.equal((await waitForStatus(call, r.json.links.status)).upload_complete, true);
+  const [entry] = emu.ledger();
+  assert.ok((entry?.requests.filter((q) => q.method === 'DNS').length ?? 0) >= 1);
+  assert.equal(entry?.sha256, sha256(data));
+  assert.equal((await call('GET', `/accounts/${emu.accountId}/files/${r.json.data.id}`)).json.data.file_size, data.length);
 });
