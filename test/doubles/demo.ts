@@ -57,6 +57,9 @@ postflow demo
 const daemon = spawn(process.execPath, [join(root, 'bin', 'postflow.js'), 'run', '--config', configFile, ...(process.stdout.isTTY ? ['--pretty'] : [])], {
   stdio: 'inherit',
   env: { ...process.env, CLOUDFLARED_STANDIN_REGISTRY: registry },
+  // Its own process group: a terminal's Ctrl-C reaches only this script, which stops the daemon once (a
+  // second signal would make the daemon skip its graceful stop).
+  detached: true,
 });
 
 let stopping = false;
