@@ -5,7 +5,10 @@
  * - one token bucket per operation (the spec's operationId, e.g. `files.show_file_upload_status`), seeded
  *   from the published limits and corrected from the `x-ratelimit-*` headers of every answer (other
  *   processes on the same account spend the same budget, and only the server knows that);
- * - a global sliding-window cap, `maxRequestsPerSecond`, that no burst of any mix of operations exceeds.
+ * - a global cap, `maxRequestsPerSecond`, enforced by spacing every call at least 1/cap s after the one
+ *   before, whatever its operation. Even spacing rather than a burst-then-wait window, because the server
+ *   counts calls when they arrive: a burst of N concurrent requests opens N connections and lands spread
+ *   out by tens of ms, which is enough to put N+1 calls inside someone's one-second window.
  *
  * The bookkeeping is synchronous and clock-injected (`reserve`), so tests drive it without timers; `acquire`
  * is the thin async loop around it.
@@ -100,14 +103,14 @@ interface Bucket {
 }
 
 export interface RateLimiterOptions {
-  /** Global cap over every operation, in any sliding window of `globalWindowMs`. */
+  /** Global cap over every operation: no more calls than this in any one-second window (Infinity: none). */
   maxRequestsPerSecond: number;
   /** Overrides merged over PUBLISHED_LIMITS. */
   limits?: Record<string, RateLimit>;
   /**
-   * Extra spacing added to the global window. Requests are counted by the server when they arrive, and
-   * network latency varies by a few ms, so calls granted exactly one window apart can land inside one.
-   * Default 50 ms.
+   * Extra time added to the global one-second window (spread over the spacing). Requests are counted by
+   * the server when they arrive and latency varies, so calls granted exactly one window apart could land
+   * inside one. Default 50 ms.
    */
   guardMs?: number;
   now?: () => number;
@@ -127,14 +130,15 @@ export class RateLimiter {
   readonly #limits: Record<string, RateLimit>;
   readonly #windowMs: number;
   readonly #slots: number;
-  /** Grant instants within the last global window, oldest first; never longer than the cap. */
-  #grants: number[] = [];
+  /** Grants are spaced at least this far apart. */
+  readonly #intervalMs: number;
+  #nextGlobalAt = -Infinity;
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(opts: RateLimiterOptions) {
     const rate = opts.maxRequestsPerSecond;
-    if (!(rate > 0) || !Number.isFinite(rate)) {
+    if (!(rate > 0)) {
       throw new RangeError(`rate limiter: expected maxRequestsPerSecond > 0, got ${rate}`);
     }
     this.maxRequestsPerSecond = rate;
@@ -142,6 +146,7 @@ export class RateLimiter {
     this.#slots = Math.max(1, Math.floor(rate));
     this.#limits = { ...PUBLISHED_LIMITS, ...opts.limits };
     this.#windowMs = Math.max(1000, 1000 / rate) + (opts.guardMs ?? 50);
+    this.#intervalMs = this.#windowMs / this.#slots;
     this.#now = opts.now ?? Date.now;
     this.#sleep = opts.sleep ?? abortableSleep;
   }
@@ -159,13 +164,10 @@ export class RateLimiter {
       if (bucket.blockedUntil > now) wait = bucket.blockedUntil - now;
       else if (bucket.tokens < 1) wait = (1 - bucket.tokens) / bucket.rate;
     }
-    while (this.#grants.length > 0 && this.#grants[0]! <= now - this.#windowMs) this.#grants.shift();
-    if (this.#grants.length >= this.#slots) {
-      wait = Math.max(wait, this.#grants[0]! + this.#windowMs - now);
-    }
+    if (now < this.#nextGlobalAt) wait = Math.max(wait, this.#nextGlobalAt - now);
     if (wait > 0) return Math.max(1, Math.ceil(wait));
     if (bucket !== undefined) bucket.tokens -= 1;
-    this.#grants.push(now);
+    this.#nextGlobalAt = now + this.#intervalMs;
     return 0;
   }
 
@@ -205,7 +207,7 @@ export class RateLimiter {
     }
   }
 
-  /** After a 429: nothing of `operation` goes out for `ms`, and the bucket starts empty afterwards. */
+  /** After a 429: nothing of `operation` goes out for `ms`; then at least one call may go. */
   penalize(operation: string, ms: number): void {
     const now = this.#now();
     let bucket = this.#bucket(operation, now);
@@ -215,7 +217,8 @@ export class RateLimiter {
       this.#buckets.set(operation, bucket);
     }
     this.#refill(bucket, now);
-    bucket.tokens = Math.min(bucket.tokens, 0);
+    // Tokens are left to the 429's own x-ratelimit-remaining (observe): a real over-limit answer says 0 and
+    // empties the bucket, while a 429 from elsewhere (a gateway, a burst guard) leaves the budget as it is.
     bucket.blockedUntil = Math.max(bucket.blockedUntil, now + ms);
   }
 
@@ -248,6 +251,8 @@ export class RateLimiter {
   }
 
   #refill(bucket: Bucket, now: number): void {
+    // Retry-After names when the server will take the next call: one slot is there when the block ends.
+    if (bucket.blockedUntil > bucket.updatedAt && now >= bucket.blockedUntil) bucket.tokens = Math.max(bucket.tokens, 1);
     // While blocked the bucket stays empty: the server's own bucket is what refills during that time.
     const from = Math.max(bucket.updatedAt, Math.min(bucket.blockedUntil, now));
     if (now > from) bucket.tokens = Math.min(bucket.capacity, bucket.tokens + (now - from) * bucket.rate);
