@@ -238,16 +238,19 @@ class V4Client implements FrameioClient {
   }
 
   async resolveDestination(id: string, signal?: AbortSignal): Promise<Folder> {
+    // 404, or 400/422 for an id that is not even well formed: either way, not this kind of thing.
+    const notThere = (err: unknown) =>
+      isPostflowError(err, ERR_NOT_FOUND) || (isPostflowError(err) && (err.status === 400 || err.status === 422));
     try {
       return await this.getFolder(id, signal);
     } catch (err) {
-      if (!isPostflowError(err, ERR_NOT_FOUND)) throw err;
+      if (!notThere(err)) throw err;
     }
     let project: Project;
     try {
       project = await this.getProject(id, signal);
     } catch (err) {
-      if (isPostflowError(err, ERR_NOT_FOUND)) throw ERR_DESTINATION_NOT_FOUND(id);
+      if (notThere(err)) throw ERR_DESTINATION_NOT_FOUND(id);
       throw err;
     }
     return this.getFolder(project.root_folder_id, signal);
