@@ -147,6 +147,17 @@ export function createFileServer(opts: FileServerOptions): FileServer {
       server.maxConnections = opts.maxConnections ?? 256;
       // Socket inactivity: a reader that stops reading, or a client that goes silent, is cut off.
       server.setTimeout(idleTimeout);
+      // Node's headersTimeout only starts once a first byte arrives; a connection that sends nothing would
+      // hold one of the capped slots until the idle timeout. Give it the headers timeout instead.
+      const answered = new WeakSet<Socket>();
+      server.on('request', (req: IncomingMessage) => answered.add(req.socket));
+      server.on('connection', (socket: Socket) => {
+        const timer = setTimeout(() => {
+          if (!answered.has(socket)) socket.destroy();
+        }, headersTimeout);
+        timer.unref();
+        socket.once('close', () => clearTimeout(timer));
+      });
       return server;
     },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => {
