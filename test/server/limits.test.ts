@@ -27,7 +27,7 @@ function closed(socket: Socket): Promise<void> {
 }
 
 test('slow-header connections are cut after the headers timeout while a real pull is served', async (t) => {
-  const s = await startServer(t, { headersTimeoutMs: 800, maxConnections: 64 });
+  const s = await startServer(t, { headersTimeoutMs: 2000, maxConnections: 64 });
   const data = randomBytes(4 * MiB);
   writeFileSync(join(s.dir, 'cut.mov'), data);
   const e = await s.server.expose({ jobId: 'j', path: join(s.dir, 'cut.mov'), name: 'cut.mov' });
@@ -52,12 +52,11 @@ test('slow-header connections are cut after the headers timeout while a real pul
   const good = await fetch(s.origin + e.urlPath);
   assert.equal(good.status, 200);
   assert.deepEqual(Buffer.from(await good.arrayBuffer()), data);
-  assert.ok(Date.now() - startedAt < 700, 'served while the slow clients hold their connections');
-  assert.ok(slow.every(({ socket }) => !socket.closed), 'slow clients still connected during the pull');
+  assert.ok(slow.every(({ socket }) => !socket.closed), 'served while every slow client still holds its connection');
 
   await Promise.all(slow.map(({ socket }) => closed(socket)));
   const heldFor = Date.now() - startedAt + 300;
-  assert.ok(heldFor < 3000, `slow connections cut after ${heldFor} ms`);
+  assert.ok(heldFor >= 1500 && heldFor < 4500, `slow connections cut after ${heldFor} ms`);
   for (const { received } of slow) {
     const text = Buffer.concat(received).toString('latin1');
     // Either nothing or an empty 408: never a file byte, never a body.
