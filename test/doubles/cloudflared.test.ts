@@ -206,8 +206,11 @@ describe('cloudflared stand-in', () => {
     r.child.kill('SIGUSR2');
     await r.line(/(Registered tunnel connection[^\n]*\n[^]*){8}/);
     assert.equal((await fetch(`http://${metrics}/ready`)).status, 200);
-    r.child.kill('SIGUSR1');
+    // Losing the edge connections breaks requests in flight, as with the real service.
+    const inFlight = fetch(`${edge}/slow`).then((res) => res.text());
     await new Promise((res) => setTimeout(res, 100));
+    r.child.kill('SIGUSR1');
+    await assert.rejects(inFlight);
     assert.equal((await fetch(`http://${metrics}/ready`)).status, 503);
   });
 

@@ -6,7 +6,8 @@
  *
  *   CLOUDFLARED_STANDIN_FAIL_START=1         log `failed to request quick Tunnel` and exit 1
  *   CLOUDFLARED_STANDIN_EXIT_AFTER_MS=N      crash (exit 1) N ms after start
- *   CLOUDFLARED_STANDIN_UNREADY_AFTER_MS=N   drop every edge connection after N ms (/ready 503, edge 530)
+ *   CLOUDFLARED_STANDIN_UNREADY_AFTER_MS=N   drop every edge connection after N ms (/ready 503, requests in
+ *                                            flight broken, new ones answered 530)
  *   CLOUDFLARED_STANDIN_READY_DELAY_MS=N     register the edge connections N ms after start
  *   CLOUDFLARED_STANDIN_DNS_DELAY_MS=N       publish the hostname in the registry N ms after start
  *   CLOUDFLARED_STANDIN_HOSTNAME / _ORIGIN   a named tunnel's hostname and origin
@@ -229,6 +230,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const dropAll = () => {
     if (shuttingDown || !conns.some((c) => c.up)) return;
     edge.connected = false;
+    edge.cutActive();
     for (const c of conns) {
       c.up = false;
       log('ERR', 'Serve tunnel error', { error: 'timeout: no recent network activity', connIndex: c.index, event: 0, ip: c.ip });
