@@ -359,3 +359,40 @@ test('other methods get an empty 405; unparsable requests an empty 400', async (
   assert.equal(garbage.status, 400);
   assert.equal(garbage.body.length, 0);
 });
+
+test('allowHost restricts the Host header to the names given', async (t) => {
+  const s = await startServer(t, { allowHost: (h) => h === 'words.trycloudflare.com' });
+  writeRandom(join(s.dir, 'h.mov'), 10);
+  const e = await s.server.expose({ jobId: 'j', path: join(s.dir, 'h.mov'), name: 'h.mov' });
+  const ok = await rawRequest(s.port, `GET ${e.urlPath} HTTP/1.1\r\nHost: words.trycloudflare.com\r\nConnection: close\r\n\r\n`);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.body.length, 10);
+  const other = await rawRequest(s.port, `GET ${e.urlPath} HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nConnection: close\r\n\r\n`);
+  assert.equal(other.status, 404);
+  assert.equal(other.body.length, 0);
+});
+
+test('close() ends every exposure and cuts pulls in flight promptly', async (t) => {
+  const s = await startServer(t);
+  const path = join(s.dir, 'c.mov');
+  writeFileSync(path, '');
+  truncateSync(path, 8 * 1024 * MiB);
+  const e = await s.server.expose({ jobId: 'j', path, name: 'c.mov' });
+  const reasons: string[] = [];
+  e.on('revoked', (r) => reasons.push(r.reason));
+  const pulled = new Promise<boolean>((resolve) => {
+    http.get(s.origin + e.urlPath, (res) => {
+      res.resume();
+      res.on('error', () => undefined);
+      res.on('close', () => resolve(res.complete));
+    });
+  });
+  await new Promise((r) => setTimeout(r, 150));
+  const t0 = Date.now();
+  await s.server.close();
+  assert.equal(await pulled, false);
+  assert.ok(Date.now() - t0 < 1000, `close took ${Date.now() - t0} ms`);
+  assert.deepEqual(reasons, ['closed']);
+  assert.equal(s.server.activeCount(), 0);
+  await assert.rejects(s.server.expose({ jobId: 'j', path, name: 'c.mov' }), { code: 'PF_ERR_SERVER_CLOSED' });
+});
