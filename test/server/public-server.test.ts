@@ -396,3 +396,15 @@ test('close() ends every exposure and cuts pulls in flight promptly', async (t) 
   assert.equal(s.server.activeCount(), 0);
   await assert.rejects(s.server.expose({ jobId: 'j', path, name: 'c.mov' }), { code: 'PF_ERR_SERVER_CLOSED' });
 });
+
+test('long and unusual file names are served under their encoded urlPath', async (t) => {
+  const s = await startServer(t);
+  writeFileSync(join(s.dir, 'f'), 'hello');
+  for (const name of ['a'.repeat(200) + '.mov', 'é'.repeat(120) + '.mov', "Ep 1 (final) — 'v2' #3 ?&=+;%.mov", '日本語.mxf']) {
+    const e = await s.server.expose({ jobId: 'j', path: join(s.dir, 'f'), name });
+    const r = await fetch(s.origin + e.urlPath);
+    assert.equal(r.status, 200, name);
+    assert.equal(await r.text(), 'hello');
+    e.revoke();
+  }
+});
