@@ -44,6 +44,13 @@ export interface TunnelOptions {
   backoff?: { baseMs: number; maxMs: number } | undefined;
   /** After this long ready, the next failure starts the backoff from the beginning again. Default 60 s. */
   stableMs?: number | undefined;
+  /**
+   * An extra readiness check of the public URL (e.g. a DNS lookup or a request through it): a fresh quick
+   * hostname may not resolve for a while. Ready waits for it to answer true, but at most `probeGraceMs`
+   * (default 60 s) after the edge is up — Frame.io often resolves a name before the local resolver does.
+   */
+  probe?: ((publicUrl: string, signal: AbortSignal) => Promise<boolean>) | undefined;
+  probeGraceMs?: number | undefined;
   /** cloudflared `--protocol` (quic | http2 | auto); unset leaves cloudflared's default. */
   protocol?: string | undefined;
   /** cloudflared `--grace-period` and how long stop() waits before SIGKILL (plus 5 s). Default 30 s. */
@@ -342,12 +349,33 @@ class TunnelSupervisor extends EventEmitter<TunnelEvents> implements Tunnel {
     const startedAt = this.#now();
     let everReady = false;
     let unreadySince: number | null = null;
+    let edgeUpAt: number | null = null;
     while (!done.aborted) {
       const ok = await this.#probeReady(metricsAddress, done);
       if (done.aborted) return null;
       const url = currentUrl();
-      const t = this.#now();
-      if (ok && url) {
+      let t = this.#now();
+      let usable = ok && url !== null;
+      if (usable && !everReady && o.probe) {
+        edgeUpAt ??= t;
+        usable = await this.#probePublic(url!, done);
+        if (done.aborted) return null;
+        t = this.#now();
+        if (!usable && t - edgeUpAt >= (o.probeGraceMs ?? 60_000)) {
+          this.#log.warn({ event: 'tunnel-probe-gave-up', publicUrl: url }, `${url} does not answer the probe yet; treating the tunnel as ready anyway`);
+          usable = true;
+        }
+        // Until the grace runs out, a failing probe is the normal wait for DNS, not a start failure.
+        if (!usable) {
+          try {
+            await sleep(pollMs, undefined, { signal: done });
+          } catch {
+            return null;
+          }
+          continue;
+        }
+      }
+      if (usable && url) {
         unreadySince = null;
         if (this.#status !== 'ready') {
           if (!everReady) onReady(t);
@@ -375,6 +403,14 @@ class TunnelSupervisor extends EventEmitter<TunnelEvents> implements Tunnel {
       }
     }
     return null;
+  }
+
+  async #probePublic(url: string, done: AbortSignal): Promise<boolean> {
+    try {
+      return await this.#o.probe!(url, AbortSignal.any([done, AbortSignal.timeout(5_000)]));
+    } catch {
+      return false;
+    }
   }
 
   async #probeReady(metricsAddress: string, done: AbortSignal): Promise<boolean> {

@@ -110,7 +110,7 @@ describe('tunnel supervisor against the cloudflared stand-in', () => {
   });
 
   test('crash: cloudflared exits, is restarted after a backoff, and a NEW url is announced', async (t) => {
-    const { tunnel, lines } = makeTunnel(t, {}, { CLOUDFLARED_STANDIN_EXIT_AFTER_MS: '600' });
+    const { tunnel, lines } = makeTunnel(t, { stableMs: 200 }, { CLOUDFLARED_STANDIN_EXIT_AFTER_MS: '600' });
     await tunnel.start();
     const first = await tunnel.waitReady(AbortSignal.timeout(8_000));
     const down = nextEvent(tunnel, 'down');
@@ -129,6 +129,10 @@ describe('tunnel supervisor against the cloudflared stand-in', () => {
     assert.equal(tunnel.state().restarts >= 1, true);
     assert.ok(lines.some((l) => l.event === 'tunnel-restart' && l.delayMs === 100));
     assert.ok(lines.some((l) => l.event === 'cloudflared-log' && l.level === 40), 'the ERR line was logged as a warning');
+    // It was ready longer than stableMs before crashing again, so the backoff starts over.
+    const [again] = await nextEvent(tunnel, 'restart');
+    assert.deepEqual(again, { attempt: 1, delayMs: 100 });
+    assert.equal(tunnel.state().restarts, 2);
   });
 
   test('FAIL_START repeated: restarts back off with growing, logged delays and never resolve ready', async (t) => {
@@ -155,6 +159,26 @@ describe('tunnel supervisor against the cloudflared stand-in', () => {
     const [next] = await nextEvent(tunnel, 'url');
     assert.notEqual(next, first);
     assert.equal(await tunnel.waitReady(AbortSignal.timeout(100)), next);
+  });
+
+  test('probe: ready waits for the public hostname to resolve, and gives up waiting after probeGraceMs', async (t) => {
+    const probed: string[] = [];
+    const resolves = async (url: string) => {
+      probed.push(url);
+      return resolveHost(registry, new URL(url).hostname) !== undefined;
+    };
+    const { tunnel } = makeTunnel(t, { probe: resolves }, { CLOUDFLARED_STANDIN_DNS_DELAY_MS: '600' });
+    const t0 = Date.now();
+    await tunnel.start();
+    const url = await tunnel.waitReady(AbortSignal.timeout(8_000));
+    assert.ok(Date.now() - t0 >= 550, 'not ready before the hostname resolves');
+    assert.ok(resolveHost(registry, new URL(url).hostname));
+    assert.ok(probed.length >= 2 && probed.every((u) => u === url));
+
+    const { tunnel: never, lines } = makeTunnel(t, { probe: async () => false, probeGraceMs: 300 });
+    await never.start();
+    await never.waitReady(AbortSignal.timeout(8_000));
+    assert.ok(lines.some((l) => l.event === 'tunnel-probe-gave-up'));
   });
 
   test('named tunnel: fixed hostname, token only in the environment', async (t) => {
