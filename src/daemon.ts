@@ -10,12 +10,14 @@ import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.ts';
-import { describeError } from './errors.ts';
+import type { SecretSet } from './log/redact.ts';
+import { describeError, isPostflowError } from './errors.ts';
 import { createFrameioClient } from './frameio/client.ts';
 import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { WorkerPool } from './jobs/pool.ts';
 import { openSqliteStore } from './jobs/sqlite-store.ts';
+import { ERR_JOBS_PATH_TAKEN } from './jobs/errors.ts';
 import { ACTIVE_STATES, IN_FLIGHT_STATES } from './jobs/states.ts';
 import type { JobStore } from './jobs/store.ts';
 import { createFileServer } from './server/public-server.ts';
@@ -29,6 +31,8 @@ export interface DaemonOptions {
   logger: Logger;
   /** First start only: upload the files already present instead of recording them as a baseline. */
   uploadExisting?: boolean;
+  /** Secret values the logger scrubs; the Frame.io login adds every token it sees. */
+  secrets?: SecretSet;
 }
 
 export interface Daemon {
@@ -63,8 +67,9 @@ function authGate(tokens: EventEmitter): AuthGate & { lost: boolean } {
 }
 
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
-function buildServices(config: Config, logger: Logger) {
+function buildServices(config: Config, logger: Logger, secrets?: SecretSet) {
   const tokens = createTokenProvider({
+    onSecret: (value) => secrets?.add(value),
     imsTokenUrl: config.frameio.imsTokenUrl,
     clientId: config.frameio.clientId,
     clientSecret: config.frameio.clientSecret || undefined,
@@ -114,7 +119,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, logger } = opts;
   const log = logger.child({ room: 'daemon' });
   const store = await openSqliteStore({ path: join(config.stateDir, 'postflow.db') });
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger);
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets);
 
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let watcher: ReturnType<typeof createWatcher> | undefined;
@@ -200,7 +205,16 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       // Jobs a previous run left behind: anything past discovery goes back to the queue; the runner cleans
       // up a half-done import before it starts again.
       for (const job of await store.list({ states: ['stable', 'queued', 'exposing', 'importing'], order: 'asc' })) {
-        if (job.state !== 'queued' && !(await store.transition(job.id, job.state, 'queued', { attempts: Math.max(0, job.attempts - 1) }))) continue;
+        try {
+          if (job.state !== 'queued' && !(await store.transition(job.id, job.state, 'queued', { attempts: Math.max(0, job.attempts - 1) }))) continue;
+        } catch (err) {
+          if (!isPostflowError(err, ERR_JOBS_PATH_TAKEN)) throw err;
+          // The file changed during that upload and a newer job already holds the path: this one is superseded.
+          if (job.frameioFileId) await frameio.deleteFile(job.frameioFileId).catch(() => undefined);
+          await store.transition(job.id, job.state, 'cancelled', { lastError: 'superseded by a newer version of the file' });
+          log.info({ job: job.id, file: job.path, event: 'cancelled' }, 'job from the previous run superseded by a newer version of the file');
+          continue;
+        }
         log.info({ job: job.id, file: job.path, event: 'resume', was: job.state }, 'resuming a job from the previous run');
         pool.enqueue({ id: job.id, nextAttemptAt: job.nextAttemptAt });
       }
@@ -276,9 +290,10 @@ export async function runOnce(opts: {
   files: string[];
   onUpdate?: (u: OneShotUpdate) => void;
   signal?: AbortSignal;
+  secrets?: SecretSet;
 }): Promise<OneShotResult[]> {
   const { config, logger } = opts;
-  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger);
+  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets);
   const store = await openSqliteStore({ path: ':memory:' });
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
   let tunnel: ReturnType<typeof createTunnel> | undefined;

@@ -2,17 +2,14 @@
 import { loadConfig } from '../config/load.ts';
 import { createDaemon } from '../daemon.ts';
 import { describeError } from '../errors.ts';
-import { createLogger } from '../log/logger.ts';
 import { parseCommandArgs } from './args.ts';
+import { commandLogger } from './logging.ts';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { 'upload-existing': { type: 'boolean' } }, false);
   const config = loadConfig({ argvConfigPath: values.config, env: process.env, cwd: process.cwd() });
-  const logger = createLogger({
-    level: values['log-level'] ?? config.log.level,
-    pretty: values.pretty ?? (config.log.pretty || process.stdout.isTTY === true),
-  });
-  const daemon = await createDaemon({ config, logger, uploadExisting: values['upload-existing'] ?? false });
+  const { logger, secrets } = commandLogger(config, values);
+  const daemon = await createDaemon({ config, logger, secrets, uploadExisting: values['upload-existing'] ?? false });
 
   let stopping: Promise<void> | undefined;
   const stopped = new Promise<number>((resolve) => {

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { runOnce } from '../daemon.ts';
-import { createLogger } from '../log/logger.ts';
 import { ERR_CLI_USAGE, parseCommandArgs } from './args.ts';
+import { commandLogger } from './logging.ts';
 import { ProgressLines } from './progress-lines.ts';
 
 export async function uploadCommand(argv: string[]): Promise<number> {
@@ -15,11 +15,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
   const tty = process.stdout.isTTY === true;
   // On a terminal the live lines are the output and only warnings are logged (to stderr); elsewhere the
   // JSON lines are the output.
-  const logger = createLogger({
-    level: values['log-level'] ?? (tty ? 'warn' : config.log.level),
-    pretty: values.pretty ?? tty,
-    destination: tty ? 2 : 1,
-  });
+  const { logger, secrets } = commandLogger(config, values, tty ? { level: 'warn', pretty: true, destination: 2 } : {});
   const lines = tty ? new ProgressLines(process.stdout) : undefined;
   const results = await runOnce({
     config,
@@ -27,6 +23,7 @@ export async function uploadCommand(argv: string[]): Promise<number> {
     folderId,
     files: positionals.map((p) => resolve(p)),
     onUpdate: (u) => lines?.set(u.id, u),
+    secrets,
   });
   lines?.close();
   let ok = 0;

@@ -47,6 +47,8 @@ export interface TokenProviderOptions {
   /** Per IMS request. Default 20 s (well under the lock's stale age). */
   requestTimeoutMs?: number;
   lock?: LockOptions;
+  /** Told every token value it handles, so the logger can scrub them from any line that might echo one. */
+  onSecret?: (value: string) => void;
 }
 
 export interface TokenProvider extends EventEmitter {
@@ -190,7 +192,9 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
             refresh_token: record.refresh_token,
           });
           if (this.#opts.clientSecret) form.set('client_secret', this.#opts.clientSecret);
+          this.#opts.onSecret?.(record.refresh_token);
           const got = await this.#post(form, file, record.refresh_token);
+          if (got.refresh_token !== undefined) this.#opts.onSecret?.(got.refresh_token);
           if (got.refresh_token !== undefined && got.refresh_token !== record.refresh_token) {
             // Written before the lock is released and before the access token is used: the old one is dead.
             await writeTokenFile(file, { ...record, refresh_token: got.refresh_token, saved_at: new Date(this.#now()).toISOString() });
@@ -200,6 +204,7 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
         this.#opts.lock,
       );
     }
+    this.#opts.onSecret?.(answer.access_token);
     const obtainedAt = this.#now();
     const lifetimeMs = answer.expires_in * 1000;
     const cached: Cached = {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.ts';
 import { describeError, isPostflowError, PostflowError } from '../errors.ts';
+import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobStore } from '../jobs/store.ts';
 import { ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED, ERR_UPLOAD_TOO_LARGE } from './errors.ts';
 import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
@@ -135,7 +136,10 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
     if (reason === 'shutdown') {
       // The import stays half-done at Frame.io; the next start deletes it and re-imports (cleanupPrevious).
-      await store.transition(job.id, from, 'queued', { attempts: job.attempts - 1 });
+      // Should a newer version hold the path by then, the start-up recovery drops this job.
+      await store.transition(job.id, from, 'queued', { attempts: job.attempts - 1 }).catch((e: unknown) => {
+        if (!isPostflowError(e, ERR_JOBS_PATH_TAKEN)) throw e;
+      });
       log.info({ event: 'interrupted' }, 'stopped by shutdown: resumes on the next start');
       return;
     }
@@ -155,7 +159,15 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const retryable = !isPostflowError(err) || err.retryable;
     if (retryable && job.attempts < settings.maxAttempts) {
       const delay = backoffDelay(job.attempts - 1, { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs });
-      await store.transition(job.id, from, 'queued', { nextAttemptAt: now() + delay, lastError: message });
+      try {
+        await store.transition(job.id, from, 'queued', { nextAttemptAt: now() + delay, lastError: message });
+      } catch (e) {
+        if (!isPostflowError(e, ERR_JOBS_PATH_TAKEN)) throw e;
+        if (job.frameioFileId) await deleteQuietly(job.frameioFileId, log);
+        await store.transition(job.id, from, 'cancelled', { finishedAt: now(), lastError: 'superseded by a newer version of the file' });
+        log.info({ event: 'cancelled' }, 'attempt failed and a newer version of the file has its own job: this one is dropped');
+        return;
+      }
       log.warn({ event: 'retry', attempt: job.attempts, delayMs: delay, err: message }, `attempt ${job.attempts} failed, retrying in ${formatDuration(delay / 1000)}: ${message}`);
       return;
     }
