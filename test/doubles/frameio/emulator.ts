@@ -192,6 +192,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       setTimeout(() => failEntry(file, entry, 'import failed on purpose (failImportsNext fault)'), 20).unref();
       return file;
     }
+    if (faults.stallPullsNext > 0) {
+      // A stalled importer: the 202 goes out, then not one byte is requested. Deleting the file ends it.
+      faults.stallPullsNext--;
+      opts.logger?.warn({ fileId: file.id, name }, 'import stalled on purpose (stallPullsNext fault)');
+      return file;
+    }
     const ac = new AbortController();
     imports.set(file.id, ac);
     // The real service touches the source before it answers: the 202 already carries file_size.

@@ -23,6 +23,8 @@ export interface Faults {
   abortPullAfterBytes: number;
   /** Mark the next N remote imports upload_failed without pulling. */
   failImportsNext: number;
+  /** Accept the next N remote imports (202) but never pull them: they stay importing until deleted. */
+  stallPullsNext: number;
   /** A tunnel hostname resolves only once its registry entry is this old (DNS propagation); 0 = at once. */
   sourceDnsDelayMs: number;
   /** Delay every /v4 answer by this many milliseconds (a slow API, for timeout tests). */
@@ -39,6 +41,7 @@ export const DEFAULT_FAULTS: Faults = {
   pullBytesPerSecond: 0,
   abortPullAfterBytes: 0,
   failImportsNext: 0,
+  stallPullsNext: 0,
   sourceDnsDelayMs: 0,
   apiDelayMs: 0,
 };
