@@ -71,6 +71,8 @@ export interface Emulator {
   issueRefreshToken(): string;
   /** A valid access token, for tests that call /v4 directly. */
   issueAccessToken(): string;
+  /** Every refresh and access token issued so far (secrets a test can search logs for). */
+  issuedTokens(): string[];
   /** Another project in the same workspace (for several-destination tests). */
   createProject(name: string): { projectId: string; rootFolderId: string };
   setFaults(f: Partial<Faults>): void;
@@ -449,6 +451,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     ...state(),
     issueRefreshToken: () => ims.issueRefreshToken(),
     issueAccessToken: () => ims.issueAccessToken(),
+    issuedTokens: () => [...ims.issued],
     createProject(name: string) {
       const p = store.createProject(name);
       return { projectId: p.id, rootFolderId: p.rootFolderId };

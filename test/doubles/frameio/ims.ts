@@ -46,6 +46,8 @@ function oauthError(status: number, error: string, description: string): ImsAnsw
 export class Ims {
   readonly #opts: Required<ImsOptions>;
   /** Refresh token → scope of its chain. A rotated or revoked token is simply absent. */
+  /** Every refresh and access token ever handed out: tests search logs and files for them. */
+  readonly issued: string[] = [];
   readonly #refresh = new Map<string, string>();
   readonly #access = new Map<string, number>();
   readonly #codes = new Map<string, PendingCode>();
@@ -65,6 +67,7 @@ export class Ims {
   /** A fresh refresh token, as if a person had just logged in. */
   issueRefreshToken(scope = 'openid profile email offline_access additional_info.roles'): string {
     const t = token('rt-');
+    this.issued.push(t);
     this.#refresh.set(t, scope);
     return t;
   }
@@ -72,6 +75,7 @@ export class Ims {
   /** A fresh access token (for tests that want to call /v4 without going through the token endpoint). */
   issueAccessToken(): string {
     const t = token('at-');
+    this.issued.push(t);
     this.#access.set(t, this.#opts.now() + this.#opts.accessTokenTtlSeconds * 1000);
     return t;
   }
