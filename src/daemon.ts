@@ -195,11 +195,12 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       pool = new WorkerPool({ store, concurrency: config.workers, logger, run: runJob });
       tokens.on('auth-lost', () => {
         pool?.pause();
-        log.error({ event: 'auth-lost' }, 'Frame.io login lost: uploads paused until `postflow auth login` stores a new login');
+        // The Frame.io room has already logged the one error line (what IMS said, which file, how to log in).
+        log.warn({ event: 'uploads-paused' }, 'uploads paused until a new Frame.io login is stored');
       });
       tokens.on('auth-restored', () => {
         pool?.resume();
-        log.info({ event: 'auth-restored' }, 'Frame.io login restored: uploads resume');
+        log.info({ event: 'uploads-resumed' }, 'Frame.io login restored: uploads resume');
       });
 
       // Jobs a previous run left behind: anything past discovery goes back to the queue; the runner cleans
