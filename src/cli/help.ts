@@ -7,6 +7,7 @@ Commands:
   run                 run the daemon: watch the configured folders and upload every finished file
   upload FILE...      upload the given files once, with the same flow, then exit (0 = all imported)
   config              print the effective configuration (secrets redacted) and check it
+  service install     write the systemd unit (Linux) or launchd plist (macOS) for this installation
   help [COMMAND]      show help for a command
 
 Global options:
@@ -56,4 +57,23 @@ Example:
 Loads and validates the configuration exactly as \`postflow run\` would and prints the effective
 values as JSON, with secrets shown as "[redacted]". Exit 0 when valid, 78 with one line per problem
 otherwise.`,
+  service: `Usage: postflow service install [--user] [--dry-run] [--config FILE]
+
+Writes the service definition for this OS with this installation's paths filled in, then prints the
+commands to run next (it starts nothing itself):
+  Linux   /etc/systemd/system/postflow.service (--user: ~/.config/systemd/user/postflow.service)
+  macOS   /Library/LaunchDaemons/io.postflow.daemon.plist (--user: ~/Library/LaunchAgents/…)
+TimeoutStopSec (ExitTimeOut) follows the config's shutdown.graceSeconds.
+
+Options:
+      --user              a per-user service instead of a system one
+      --dry-run           print the file and the next commands, write nothing
+  -c, --config FILE       the config file the service runs with (default /etc/postflow/postflow.json,
+                          --user: ~/.config/postflow/postflow.json)
+      --service-user NAME the account a system service runs as (default postflow; _postflow on macOS)
+      --platform P        linux | darwin (default: this machine's)
+      --unit-dir DIR      write into DIR instead of the OS's folder (packaging)
+
+Example:
+  sudo postflow service install --config /etc/postflow/postflow.json`,
 };

@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.ts')).runCommand,
   upload: async () => (await import('./upload.ts')).uploadCommand,
   config: async () => (await import('./config.ts')).configCommand,
+  service: async () => (await import('./service.ts')).serviceCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
