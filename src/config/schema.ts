@@ -52,6 +52,7 @@ export interface Config {
     /** '' when not configured: the client uses the only account the login can see. */
     readonly accountId: string;
     readonly imsTokenUrl: string;
+    readonly imsAuthorizeUrl: string;
     readonly clientId: string;
     readonly clientSecret: string;
     /** Always an absolute path (defaults to `<stateDir>/refresh-token`). */
@@ -201,6 +202,13 @@ export const SCHEMA = {
       format: F.url,
       default: 'https://ims-na1.adobelogin.com/ims/token/v3',
       env: 'POSTFLOW_IMS_TOKEN_URL',
+      formatDoc: 'http(s) URL',
+    },
+    imsAuthorizeUrl: {
+      doc: 'Adobe IMS authorization endpoint `postflow auth login` sends the browser to (OAuth authorization code with PKCE).',
+      format: F.url,
+      default: 'https://ims-na1.adobelogin.com/ims/authorize/v2',
+      env: 'POSTFLOW_IMS_AUTHORIZE_URL',
       formatDoc: 'http(s) URL',
     },
     clientId: {
