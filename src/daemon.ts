@@ -11,15 +11,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.ts';
 import type { SecretSet } from './log/redact.ts';
+import { createAdminService } from './admin/service.ts';
 import { describeError, isPostflowError } from './errors.ts';
-import { createFrameioClient } from './frameio/client.ts';
+import { createFrameioClient, type CallRecord } from './frameio/client.ts';
 import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { WorkerPool } from './jobs/pool.ts';
 import { openSqliteStore } from './jobs/sqlite-store.ts';
 import { ERR_JOBS_PATH_TAKEN } from './jobs/errors.ts';
 import { ACTIVE_STATES, IN_FLIGHT_STATES } from './jobs/states.ts';
-import type { JobStore } from './jobs/store.ts';
+import type { Job, JobStore } from './jobs/store.ts';
 import { createFileServer } from './server/public-server.ts';
 import { createTunnel } from './tunnel/supervisor.ts';
 import type { AuthGate } from './upload/ports.ts';
@@ -67,7 +68,7 @@ function authGate(tokens: EventEmitter): AuthGate & { lost: boolean } {
 }
 
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
-function buildServices(config: Config, logger: Logger, secrets?: SecretSet) {
+function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCall?: (call: CallRecord) => void) {
   const tokens = createTokenProvider({
     onSecret: (value) => secrets?.add(value),
     imsTokenUrl: config.frameio.imsTokenUrl,
@@ -85,6 +86,7 @@ function buildServices(config: Config, logger: Logger, secrets?: SecretSet) {
     tokens,
     limiter: createRateLimiter({ maxRequestsPerSecond: config.frameio.maxRequestsPerSecond }),
     logger: logger.child({ room: 'frameio' }),
+    ...(onCall ? { onCall } : {}),
   });
   const server = createFileServer({
     host: config.server.host,
@@ -119,7 +121,16 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, logger } = opts;
   const log = logger.child({ room: 'daemon' });
   const store = await openSqliteStore({ path: join(config.stateDir, 'postflow.db') });
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets);
+  // Status page, JSON API and metrics on the loopback admin listener (never the public server).
+  const admin = createAdminService({
+    host: config.admin.host,
+    port: config.admin.port,
+    stateDir: config.stateDir,
+    logger,
+    store,
+    folders: config.watch.folders.map((f) => ({ path: f.path, destination: f.destination })),
+  });
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, (call) => admin.metrics.frameioCall(call));
 
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let watcher: ReturnType<typeof createWatcher> | undefined;
@@ -165,6 +176,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   return {
     store,
     async start() {
+      await admin.start();
       for (const [i, folder] of config.watch.folders.entries()) {
         try {
           const dest = await frameio.resolveDestination(folder.destination);
@@ -181,18 +193,42 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
 
       const { origin } = await server.listen();
       tunnel = makeTunnel(origin, config.stateDir);
+      tunnel.on('restart', () => admin.metrics.tunnelRestart());
       await tunnel.start();
 
       const runJob = createJobRunner({
         store,
-        server,
+        // Every exposure's served bytes feed the metrics.
+        server: {
+          expose: async (file) => {
+            const exposure = await server.expose(file);
+            admin.metrics.trackExposure(exposure);
+            return exposure;
+          },
+        },
         tunnel,
         frameio,
         auth,
         logger,
         settings,
+        onProgress: (job, p) => admin.progress(job, p),
       });
-      pool = new WorkerPool({ store, concurrency: config.workers, logger, run: runJob });
+      const run = async (job: Job, signal: AbortSignal) => {
+        try {
+          await runJob(job, signal);
+        } finally {
+          admin.attemptEnded(await store.get(job.id).catch(() => undefined));
+        }
+      };
+      pool = new WorkerPool({ store, concurrency: config.workers, logger, run });
+      admin.attach({
+        tunnel: () => {
+          const t = tunnel?.state();
+          return t && { status: t.status, publicUrl: t.publicUrl, urlSince: t.urlSince, restarts: t.restarts, lastError: t.lastError };
+        },
+        paused: () => pool?.paused ?? false,
+        enqueue: (job) => pool?.enqueue(job),
+      });
       tokens.on('auth-lost', () => {
         pool?.pause();
         // The Frame.io room has already logged the one error line (what IMS said, which file, how to log in).
@@ -234,6 +270,9 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       watcher.on('stable', guarded('queueing a stable file', onStable));
       watcher.on('changed', guarded('handling a changed file', onSeen));
       watcher.on('removed', guarded('handling a removed file', onRemoved));
+      watcher.on('sweep', (ev) => admin.sweep(ev));
+      watcher.on('folder-missing', (ev) => admin.folderMissing(ev.folderIndex, true));
+      watcher.on('folder-back', (ev) => admin.folderMissing(ev.folderIndex, false));
       const present = await watcher.start();
       if (firstStart) {
         if (baselining) {
@@ -254,6 +293,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       await pool?.stop(config.shutdown.graceSeconds * 1000);
       await tunnel?.stop();
       await server.close();
+      await admin.stop();
       await store.close();
       log.info({ event: 'stopped' }, 'stopped');
     },

@@ -1,0 +1,145 @@
+/**
+ * The admin room as the composition root uses it: metrics, the live progress of running imports, the
+ * loopback listener and the admin.json that lets the CLI find it. The daemon feeds it events through the
+ * hooks below and lends it the pool and tunnel once they exist; the room never reaches into other rooms.
+ */
+import type { Logger } from 'pino';
+import type { Job, JobStore } from '../jobs/store.ts';
+import { listJobs, readStatus, retryAllFailed, retryJob } from './actions.ts';
+import { removeAdminFile, writeAdminFile } from './discovery.ts';
+import { setLogLevel } from './log-level.ts';
+import { createMetrics, type DaemonMetrics } from './metrics.ts';
+import { createAdminServer, type AdminServer } from './server.ts';
+import type { FolderInfo, LiveProgress, TunnelInfo } from './view.ts';
+
+export interface AdminServiceOptions {
+  host: string;
+  port: number;
+  stateDir: string;
+  /** The process's root logger: its level is the one the API and SIGHUP change. */
+  logger: Logger;
+  store: JobStore;
+  folders: ReadonlyArray<{ path: string; destination: string }>;
+  now?: () => number;
+  eventIntervalMs?: number;
+}
+
+/** What the daemon lends once its pool and tunnel are built. */
+export interface AdminLive {
+  tunnel?: () => TunnelInfo | undefined;
+  paused?: () => boolean;
+  /** Offers a re-queued job to the worker pool. */
+  enqueue?: (job: Pick<Job, 'id' | 'nextAttemptAt'>) => void;
+}
+
+export interface AdminService {
+  readonly metrics: DaemonMetrics;
+  /** The runner's onProgress hook. */
+  progress(job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }): void;
+  /** A worker finished with the job (whatever the outcome); `after` is the job as stored now. */
+  attemptEnded(after: Job | undefined): void;
+  sweep(ev: { folderIndex: number; files: number; durationMs: number }): void;
+  folderMissing(folderIndex: number, missing: boolean): void;
+  attach(live: AdminLive): void;
+  /** Listens and writes admin.json. */
+  start(): Promise<{ url: string }>;
+  /** Removes admin.json and closes the listener. */
+  stop(): Promise<void>;
+}
+
+export function createAdminService(opts: AdminServiceOptions): AdminService {
+  const now = opts.now ?? Date.now;
+  const { store } = opts;
+  const log = opts.logger.child({ room: 'admin' });
+  const progress = new Map<string, LiveProgress>();
+  const folders: FolderInfo[] = opts.folders.map((f) => ({ path: f.path, destination: f.destination }));
+  let live: AdminLive = {};
+  let startedAt: number | null = null;
+  let server: AdminServer | undefined;
+  let url: string | undefined;
+
+  const metrics = createMetrics({
+    jobCounts: () => store.counts(),
+    tunnel: () => live.tunnel?.(),
+    now,
+  });
+
+  const status = () =>
+    readStatus(
+      store,
+      {
+        running: true,
+        pid: process.pid,
+        startedAt,
+        paused: live.paused?.() ?? false,
+        logLevel: opts.logger.level,
+        progress,
+        tunnel: live.tunnel?.() ?? null,
+        folders,
+      },
+      now(),
+    );
+
+  return {
+    metrics,
+    progress(job, p) {
+      progress.set(job.id, { ...p, at: now() });
+    },
+    attemptEnded(after) {
+      if (!after) return;
+      progress.delete(after.id);
+      if (after.state === 'done' || after.state === 'failed' || after.state === 'cancelled') metrics.importEnded(after.state);
+      if (after.state === 'done' && after.startedAt !== null && after.finishedAt !== null) metrics.importDone((after.finishedAt - after.startedAt) / 1000);
+    },
+    sweep(ev) {
+      metrics.sweep(ev);
+      const f = folders[ev.folderIndex];
+      if (f) {
+        f.lastSweep = { at: now(), files: ev.files, durationMs: ev.durationMs };
+        f.missing = false;
+      }
+    },
+    folderMissing(folderIndex, missing) {
+      const f = folders[folderIndex];
+      if (f) f.missing = missing;
+    },
+    attach(l) {
+      live = { ...live, ...l };
+    },
+    async start() {
+      startedAt = now();
+      server = createAdminServer({
+        host: opts.host,
+        port: opts.port,
+        logger: log,
+        ...(opts.eventIntervalMs === undefined ? {} : { eventIntervalMs: opts.eventIntervalMs }),
+        handlers: {
+          status,
+          jobs: (q) => listJobs(store, q),
+          async retry(id) {
+            const job = await retryJob(store, id);
+            live.enqueue?.(job);
+            return job;
+          },
+          async retryFailed() {
+            const out = await retryAllFailed(store);
+            for (const job of out.retried) live.enqueue?.(job);
+            return out;
+          },
+          logLevel: () => opts.logger.level,
+          setLogLevel: (level) => setLogLevel(opts.logger, level, 'admin API'),
+          metrics: () => metrics.scrape(),
+        },
+      });
+      ({ url } = await server.listen());
+      await writeAdminFile(opts.stateDir, { url, pid: process.pid, startedAt });
+      log.info({ event: 'admin', url }, `status page and admin API on ${url} (loopback only)`);
+      return { url };
+    },
+    async stop() {
+      await removeAdminFile(opts.stateDir, process.pid).catch(() => undefined);
+      await server?.close();
+      server = undefined;
+    },
+  };
+}
