@@ -1,21 +1,24 @@
 import { createError } from '../errors.ts';
 
-/** One attempt failed in a way a fresh attempt may fix (the retry rule decides how many). */
+/**
+ * One attempt failed in a way a fresh attempt may fix (the retry rule decides how many). The messages say
+ * what happened, not what comes next: the same text ends a job that has no attempts left.
+ */
 export const ERR_UPLOAD_STALLED = createError(
   'PF_ERR_UPLOAD_STALLED',
   (seconds: number, covered: number, size: number) =>
-    `no bytes were pulled for ${seconds}s (${covered} of ${size} bytes served) — retrying the import from scratch; raise upload.stallTimeoutSeconds if Frame.io is just slow`,
+    `no bytes were pulled for ${seconds}s (${covered} of ${size} bytes served); raise upload.stallTimeoutSeconds if Frame.io is just slow`,
   { retryable: true },
 );
 export const ERR_UPLOAD_REMOTE_FAILED = createError(
   'PF_ERR_UPLOAD_REMOTE_FAILED',
-  (fileId: string) => `Frame.io reported the import of file ${fileId} as failed (upload_failed) — retrying from scratch`,
+  (fileId: string) => `Frame.io reported the import of file ${fileId} as failed (upload_failed)`,
   { retryable: true },
 );
 export const ERR_UPLOAD_SIZE_MISMATCH = createError(
   'PF_ERR_UPLOAD_SIZE_MISMATCH',
   (fileId: string, remote: number | null | undefined, local: number) =>
-    `Frame.io file ${fileId} says upload_complete but has file_size ${remote ?? 'null'}, expected ${local} — retrying from scratch`,
+    `Frame.io file ${fileId} says upload_complete but has file_size ${remote ?? 'null'}, expected ${local}`,
   { retryable: true },
 );
 export const ERR_UPLOAD_TOO_LARGE = createError(

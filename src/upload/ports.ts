@@ -18,6 +18,10 @@ export interface Exposer {
   expose(file: { jobId: string; path: string; name: string }): Promise<ExposedFile>;
 }
 
+/**
+ * The tunnel as a job sees it. Events it listens to: 'url' (publicUrl) when a restarted tunnel has a new
+ * hostname, and 'down' (reason) when it lost its edge connections or cloudflared exited.
+ */
 export interface TunnelView extends EventEmitter {
   /** Resolves with the public base URL (`https://host`, no trailing slash) once the tunnel is ready. */
   waitReady(signal?: AbortSignal): Promise<string>;

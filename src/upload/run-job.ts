@@ -44,7 +44,34 @@ export interface JobRunnerDeps {
 /** Why the pool aborted a running job (AbortSignal reason). */
 type AbortReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled';
 
+/** The tunnel came back under another hostname while Frame.io pulled from the old one. */
 class UrlChanged extends Error {}
+/** The pull stalled or failed while the tunnel was down: the tunnel's fault, not the file's. */
+class TunnelLost extends Error {}
+
+/**
+ * What one job saw of the tunnel since it started: how often it went down and its latest URL. Subscribed for
+ * the whole job, so an outage between `waitReady` and the start of `follow` is not missed.
+ */
+function watchTunnel(tunnel: TunnelView): { readonly downs: number; readonly url: string | undefined; dispose(): void } {
+  const seen = {
+    downs: 0,
+    url: undefined as string | undefined,
+    dispose() {
+      tunnel.off('down', onDown);
+      tunnel.off('url', onUrl);
+    },
+  };
+  const onDown = () => {
+    seen.downs++;
+  };
+  const onUrl = (url: string) => {
+    seen.url = url;
+  };
+  tunnel.on('down', onDown);
+  tunnel.on('url', onUrl);
+  return seen;
+}
 
 export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSignal) => Promise<void> {
   const now = deps.now ?? Date.now;
@@ -58,6 +85,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     let current: Job = (await store.get(job.id)) ?? { ...job, state: 'exposing', attempts: job.attempts + 1 };
     const attempt = current.attempts;
     let exposure: ExposedFile | undefined;
+    const tunnelSeen = watchTunnel(deps.tunnel);
     try {
       const st = await stat(job.path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
@@ -82,6 +110,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
 
       for (;;) {
         const base = await deps.tunnel.waitReady(signal);
+        const downsBefore = tunnelSeen.downs;
         const sourceUrl = base + exposure.urlPath;
         const requestedAt = now();
         // Written before remote_upload is sent: after a crash in the window before its answer is stored,
@@ -95,10 +124,18 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         current = { ...current, frameioFileId: remote.file.id };
         log.info({ event: 'importing', frameioFileId: remote.file.id, sourceUrl: redactSource(sourceUrl) }, 'Frame.io asked to import the file');
         try {
-          await follow(current, exposure, base, requestedAt, log, signal);
+          const tunnelTrouble = () => (tunnelSeen.url !== undefined && tunnelSeen.url !== base ? 'url' : tunnelSeen.downs !== downsBefore ? 'down' : null);
+          await follow(current, exposure, requestedAt, tunnelTrouble, log, signal);
         } catch (err) {
-          if (!(err instanceof UrlChanged)) throw err;
-          log.warn({ event: 'reissue', frameioFileId: remote.file.id }, 'tunnel URL changed: re-issuing the import on the new URL');
+          if (!(err instanceof UrlChanged) && !(err instanceof TunnelLost)) throw err;
+          // Not an attempt of this file's: the tunnel failed under it. Same attempt, re-issued once the
+          // tunnel is ready again (waitReady), the old Frame.io file deleted so it does not stay beside the new.
+          log.warn(
+            { event: 'reissue', frameioFileId: remote.file.id, reason: err instanceof UrlChanged ? 'tunnel-url-changed' : 'tunnel-lost' },
+            err instanceof UrlChanged
+              ? 'tunnel URL changed: re-issuing the import on the new URL'
+              : `the pull broke while the tunnel was down (${err.message}): re-issuing the import once the tunnel is back`,
+          );
           await deleteQuietly(remote.file.id, log);
           await store.update(job.id, { frameioFileId: null, importRequestedAt: null });
           current = { ...current, frameioFileId: null, importRequestedAt: null };
@@ -126,6 +163,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     } catch (err) {
       await settle(current, err, signal, log);
     } finally {
+      tunnelSeen.dispose();
       exposure?.revoke();
     }
   };
@@ -206,50 +244,54 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     await store.update(job.id, { importRequestedAt: null });
   }
 
-  async function follow(job: Job, exposure: ExposedFile, base: string, requestedAt: number, log: Logger, signal: AbortSignal): Promise<void> {
+  /**
+   * Follows one import until Frame.io says it is complete. `tunnelTrouble` says whether the tunnel changed
+   * its URL ('url') or went down ('down') since the import was requested: a URL change re-issues at once; a
+   * stall or an upload_failed during an outage is blamed on the tunnel (TunnelLost), not on the file.
+   */
+  async function follow(
+    job: Job,
+    exposure: ExposedFile,
+    requestedAt: number,
+    tunnelTrouble: () => 'url' | 'down' | null,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<void> {
     const fileId = job.frameioFileId!;
     const progress = new ProgressTracker({ size: job.size, startedAt: requestedAt });
-    let urlChanged = false;
-    const onUrl = (url: string) => {
-      if (url !== base) urlChanged = true;
-    };
-    deps.tunnel.on('url', onUrl);
+    const orTunnelLost = (err: PostflowError): Error => (tunnelTrouble() === 'down' ? new TunnelLost(err.message) : err);
     let announcedAllSent = false;
     let poll = 0;
-    try {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        if (urlChanged) throw new UrlChanged();
-        const t = now();
-        const covered = exposure.coverage.covered;
-        const line = progress.update(covered, t);
-        const sample = progress.sample(t);
-        deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
-        if (line) {
-          log.info(
-            { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
-            `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
-          );
-        }
-        if (exposure.coverage.complete && !announcedAllSent) {
-          announcedAllSent = true;
-          log.info({ event: 'sent', bytes: job.size }, 'whole file has left the machine: waiting for Frame.io to confirm');
-        }
-        if (!exposure.coverage.complete) {
-          const lastActivity = exposure.lastServedAt ?? requestedAt;
-          if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
-            throw ERR_UPLOAD_STALLED(Math.round(settings.stallTimeoutMs / 1000), covered, job.size);
-          }
-        }
-        const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
-        if (status.upload_complete) return;
-        if (status.upload_failed) throw ERR_UPLOAD_REMOTE_FAILED(fileId);
-        // Poll quickly at first (small files finish in a second), then settle at the configured pace.
-        const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
-        await sleep(wait, undefined, { signal }).catch(() => undefined);
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      if (tunnelTrouble() === 'url') throw new UrlChanged();
+      const t = now();
+      const covered = exposure.coverage.covered;
+      const line = progress.update(covered, t);
+      const sample = progress.sample(t);
+      deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
+      if (line) {
+        log.info(
+          { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
+          `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
+        );
       }
-    } finally {
-      deps.tunnel.off('url', onUrl);
+      if (exposure.coverage.complete && !announcedAllSent) {
+        announcedAllSent = true;
+        log.info({ event: 'sent', bytes: job.size }, 'whole file has left the machine: waiting for Frame.io to confirm');
+      }
+      if (!exposure.coverage.complete) {
+        const lastActivity = exposure.lastServedAt ?? requestedAt;
+        if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
+          throw orTunnelLost(ERR_UPLOAD_STALLED(Math.round(settings.stallTimeoutMs / 1000), covered, job.size));
+        }
+      }
+      const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
+      if (status.upload_complete) return;
+      if (status.upload_failed) throw orTunnelLost(ERR_UPLOAD_REMOTE_FAILED(fileId));
+      // Poll quickly at first (small files finish in a second), then settle at the configured pace.
+      const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
+      await sleep(wait, undefined, { signal }).catch(() => undefined);
     }
   }
 
