@@ -335,8 +335,9 @@ export async function runOnce(opts: {
 }): Promise<OneShotResult[]> {
   const { config, logger } = opts;
   const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets);
-  const store = await openSqliteStore({ path: ':memory:' });
+  // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
+  const store = await openSqliteStore({ path: join(scratch, 'jobs.db') });
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let pool: WorkerPool | undefined;
   const results: OneShotResult[] = [];
