@@ -7,6 +7,9 @@ Commands:
   run                 run the daemon: watch the configured folders and upload every finished file
   upload FILE...      upload the given files once, with the same flow, then exit (0 = all imported)
   config              print the effective configuration (secrets redacted) and check it
+  status              what the daemon is doing: queue, imports with progress, failures, tunnel
+  jobs                list jobs (--state S, --json)
+  retry JOB|--failed  put failed jobs back in the queue
   service install     write the systemd unit (Linux) or launchd plist (macOS) for this installation
   help [COMMAND]      show help for a command
 
@@ -24,6 +27,44 @@ Examples:
 Docs: README.md, docs/configuration.md, docs/architecture.md`;
 
 export const COMMAND_HELP: Record<string, string> = {
+  status: `Usage: postflow status [--json] [--config FILE]
+
+Shows what postflow is doing: the daemon and tunnel state (with the public URL's age), how many jobs are
+queued, every import in flight with its progress, rate and ETA, recent failures with their reasons,
+recently finished files with their Frame.io links, and the watch folders. It asks the running daemon
+(found through <stateDir>/admin.json); when the daemon is stopped it reads the job store instead.
+The same view is the status page: open the admin URL the daemon logs at start ("status page and
+admin API on http://127.0.0.1:PORT").
+
+Options:
+      --json            the status as JSON (for scripts), the same as GET /api/status
+  -c, --config FILE     configuration file (for stateDir)`,
+  jobs: `Usage: postflow jobs [--state S] [--limit N] [--json] [--config FILE]
+
+Lists jobs, newest first: id, state, size, attempts, last change, file, and the Frame.io link (done)
+or the last error (others). From the running daemon, else from the store of a stopped one.
+
+Options:
+  -s, --state S         only jobs in state S: discovered, stable, queued, exposing, importing, done,
+                        failed, cancelled
+  -n, --limit N         at most N jobs (default 100)
+      --json            JSON rows for scripts
+
+Example:
+  postflow jobs --state failed`,
+  retry: `Usage: postflow retry JOB... | --failed [--json] [--config FILE]
+
+Puts failed jobs back in the queue with their attempts counted from zero. JOB is a job id or a unique
+prefix of one (as \`postflow jobs\` shows it). With a running daemon they start at once; on a stopped
+daemon's store they start at its next start. Exit 1 when a job could not be re-queued (unknown, or not
+failed).
+
+Options:
+      --failed          every failed job
+      --json            the re-queued jobs as JSON
+
+Example:
+  postflow retry --failed`,
   run: `Usage: postflow run [--config FILE] [--upload-existing] [--pretty] [--log-level L]
 
 Runs the daemon in the foreground (systemd/launchd keep it alive). It watches every configured folder,

@@ -11,6 +11,9 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.ts')).runCommand,
   upload: async () => (await import('./upload.ts')).uploadCommand,
   config: async () => (await import('./config.ts')).configCommand,
+  status: async () => (await import('./status.ts')).statusCommand,
+  jobs: async () => (await import('./jobs.ts')).jobsCommand,
+  retry: async () => (await import('./retry.ts')).retryCommand,
   service: async () => (await import('./service.ts')).serviceCommand,
 };
 
