@@ -1,4 +1,5 @@
 /** `postflow run`: the daemon in the foreground, stopped gracefully by SIGTERM/SIGINT. */
+import { setLogLevel } from '../admin/log-level.ts';
 import { loadConfig } from '../config/load.ts';
 import { createDaemon } from '../daemon.ts';
 import { describeError } from '../errors.ts';
@@ -29,6 +30,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+  });
+  // SIGHUP re-reads log.level from the config file (the service manager's "reload"); nothing else reloads.
+  process.on('SIGHUP', () => {
+    try {
+      const fresh = loadConfig({ argvConfigPath: values.config, env: process.env, cwd: process.cwd(), checkCredentials: false });
+      setLogLevel(logger, fresh.log.level, 'SIGHUP');
+    } catch (err) {
+      logger.error({ err: describeError(err), event: 'reload-failed' }, `SIGHUP: config not reloaded, log level unchanged: ${describeError(err)}`);
+    }
   });
 
   try {
