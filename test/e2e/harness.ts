@@ -88,6 +88,9 @@ export async function startStack(opts: {
     async close() {
       for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
       await Promise.all(daemons.map((d) => d.exited));
+      // cloudflared does not watch its parent: after a SIGKILLed daemon its tunnel lives on (the next daemon
+      // start would kill it through the pid file; a test that ends here must do it itself).
+      await killRecordedCloudflared(stateDir);
       await emulator.close();
       await rm(dir, { recursive: true, force: true });
     },
@@ -194,4 +197,14 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: n
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Kills the cloudflared recorded in a state dir's pid file, if it still runs. */
+export async function killRecordedCloudflared(stateDir: string): Promise<void> {
+  const pid = Number((await readFile(join(stateDir, 'cloudflared.pid'), 'utf8').catch(() => '')).trim().split(/\s+/)[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes(stateDir)) return;
+  process.kill(pid, 'SIGKILL');
+  await until(() => !isAlive(pid), 5000, `cloudflared ${pid} to exit`);
 }
