@@ -10,6 +10,7 @@ Commands:
   status              what the daemon is doing: queue, imports with progress, failures, tunnel
   jobs                list jobs (--state S, --json)
   retry JOB|--failed  put failed jobs back in the queue
+  auth login|status   log in to Frame.io (Adobe IMS, PKCE) / show who is logged in and until when
   service install     write the systemd unit (Linux) or launchd plist (macOS) for this installation
   help [COMMAND]      show help for a command
 
@@ -98,6 +99,23 @@ Example:
 Loads and validates the configuration exactly as \`postflow run\` would and prints the effective
 values as JSON, with secrets shown as "[redacted]". Exit 0 when valid, 78 with one line per problem
 otherwise.`,
+  auth: `Usage: postflow auth login [--port N] [--config FILE]
+       postflow auth status [--config FILE]
+
+login: Adobe IMS authorization-code login with PKCE. Prints the authorize URL; open it in a browser and
+approve. The browser is sent back to http://127.0.0.1:PORT/callback (register that redirect URI with the
+credential in the Adobe Developer Console); on a machine without a browser, open the URL elsewhere and
+paste the address the browser lands on (or its code=… value) here. The refresh token is written to
+frameio.refreshTokenFile (mode 0600); a running daemon picks it up by itself.
+status: who is logged in (GET /v4/me), until when the access token is valid, when the refresh token
+was saved. Exit 0 when the login works, 1 otherwise.
+
+Options:
+      --port N          loopback port of the redirect (default 8765; 0 = any free port)
+  -c, --config FILE     configuration file
+
+Example:
+  postflow auth login --config /etc/postflow/postflow.json`,
   service: `Usage: postflow service install [--user] [--dry-run] [--config FILE]
 
 Writes the service definition for this OS with this installation's paths filled in, then prints the

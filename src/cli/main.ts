@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<Command>> = {
   jobs: async () => (await import('./jobs.ts')).jobsCommand,
   retry: async () => (await import('./retry.ts')).retryCommand,
   service: async () => (await import('./service.ts')).serviceCommand,
+  auth: async () => (await import('./auth.ts')).authCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
