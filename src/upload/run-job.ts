@@ -13,7 +13,7 @@ import { backoffDelay } from '../backoff.ts';
 import { describeError, isPostflowError, PostflowError } from '../errors.ts';
 import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobStore } from '../jobs/store.ts';
-import { ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED, ERR_UPLOAD_TOO_LARGE } from './errors.ts';
+import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED, ERR_UPLOAD_TOO_LARGE } from './errors.ts';
 import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
 import { formatBytes, formatDuration, ProgressTracker } from './progress.ts';
 
@@ -39,13 +39,28 @@ export interface JobRunnerDeps {
   now?: () => number;
   /** Called on every progress update (status page, TTY bars); cheap, synchronous. */
   onProgress?: (job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
+  /** Called once when a job ends done or failed (notifications); synchronous, must not block the worker. */
+  onJobEnd?: (job: Job, outcome: JobOutcome) => void;
 }
+
+/** How a job ended, for whoever is told (webhooks, Slack). */
+export type JobOutcome =
+  | { state: 'done'; frameioFileId: string; viewUrl: string | null; durationMs: number; attempts: number }
+  | { state: 'failed'; reason: string; durationMs: number | null; attempts: number };
 
 /** Why the pool aborted a running job (AbortSignal reason). */
 type AbortReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled';
 
 /** The tunnel came back under another hostname while Frame.io pulled from the old one. */
 class UrlChanged extends Error {}
+
+/** How often a job whose watch folder is gone looks again (when no folder-back event comes first). */
+const FOLDER_RECHECK_MS = 10_000;
+
+/** True for a queued job that waits for its watch folder to come back (see ERR_UPLOAD_FOLDER_UNAVAILABLE). */
+export function waitsForFolder(job: Pick<Job, 'state' | 'lastError'>): boolean {
+  return job.state === 'queued' && job.lastError?.startsWith(`${ERR_UPLOAD_FOLDER_UNAVAILABLE.code}:`) === true;
+}
 /** The pull stalled or failed while the tunnel was down: the tunnel's fault, not the file's. */
 class TunnelLost extends Error {}
 
@@ -92,6 +107,12 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         throw err;
       });
       if (!st) {
+        // A vanished file inside a vanished watch folder is an unmounted filespace, not a deleted export.
+        const rootGone = await stat(job.root).then(
+          () => undefined,
+          (err: NodeJS.ErrnoException) => err.code ?? 'unreadable',
+        );
+        if (rootGone) throw ERR_UPLOAD_FOLDER_UNAVAILABLE(job.root, rootGone);
         await store.transition(job.id, 'exposing', 'cancelled', { finishedAt: now(), lastError: 'file removed before upload' });
         log.warn({ event: 'cancelled' }, 'file removed before upload: job cancelled');
         return;
@@ -158,6 +179,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
           },
           `done: ${job.name} (${formatBytes(job.size)}) in ${formatDuration(seconds)} at ${formatBytes(job.size / seconds)}/s — ${file.view_url ?? file.id}`,
         );
+        tell(job, { state: 'done', frameioFileId: file.id, viewUrl: file.view_url ?? null, durationMs: finishedAt - startedAt, attempts: attempt }, log);
         return;
       }
     } catch (err) {
@@ -195,10 +217,13 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     }
     const message = describeError(err);
     const retryable = !isPostflowError(err) || err.retryable;
-    if (retryable && job.attempts < settings.maxAttempts) {
-      const delay = backoffDelay(job.attempts - 1, { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs });
+    // Waiting for a mount is not an attempt: it costs none, and is re-checked at a calm pace (the daemon
+    // also re-offers such jobs the moment the watcher sees the folder back).
+    const folderGone = isPostflowError(err, ERR_UPLOAD_FOLDER_UNAVAILABLE);
+    if (folderGone || (retryable && job.attempts < settings.maxAttempts)) {
+      const delay = folderGone ? Math.min(settings.retryMaxMs, FOLDER_RECHECK_MS) : backoffDelay(job.attempts - 1, { baseMs: settings.retryBaseMs, maxMs: settings.retryMaxMs });
       try {
-        await store.transition(job.id, from, 'queued', { nextAttemptAt: now() + delay, lastError: message });
+        await store.transition(job.id, from, 'queued', { nextAttemptAt: now() + delay, lastError: message, ...(folderGone ? { attempts: job.attempts - 1 } : {}) });
       } catch (e) {
         if (!isPostflowError(e, ERR_JOBS_PATH_TAKEN)) throw e;
         if (job.frameioFileId) await deleteQuietly(job.frameioFileId, log);
@@ -206,12 +231,25 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         log.info({ event: 'cancelled' }, 'attempt failed and a newer version of the file has its own job: this one is dropped');
         return;
       }
-      log.warn({ event: 'retry', attempt: job.attempts, delayMs: delay, err: message }, `attempt ${job.attempts} failed, retrying in ${formatDuration(delay / 1000)}: ${message}`);
+      // The watcher already warned once that the folder is gone; one line per job per re-check would flood.
+      if (folderGone) log.debug({ event: 'folder-wait', delayMs: delay }, message);
+      else log.warn({ event: 'retry', attempt: job.attempts, delayMs: delay, err: message }, `attempt ${job.attempts} failed, retrying in ${formatDuration(delay / 1000)}: ${message}`);
       return;
     }
     if (job.frameioFileId) await deleteQuietly(job.frameioFileId, log);
-    await store.transition(job.id, from, 'failed', { finishedAt: now(), lastError: message });
+    const failedAt = now();
+    await store.transition(job.id, from, 'failed', { finishedAt: failedAt, lastError: message });
     log.error({ event: 'failed', attempts: job.attempts, err: message }, `failed after ${job.attempts} attempt(s): ${message}`);
+    tell(job, { state: 'failed', reason: message, durationMs: job.startedAt == null ? null : failedAt - job.startedAt, attempts: job.attempts }, log);
+  }
+
+  /** A listener's bug must not turn a finished job into a failed one. */
+  function tell(job: Job, outcome: JobOutcome, log: Logger): void {
+    try {
+      deps.onJobEnd?.(job, outcome);
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'job-end listener failed');
+    }
   }
 
   /**
