@@ -3,18 +3,19 @@
  * time of `find TREE -printf '%s %T@ %p\n'` on the same tree, measured in the same run; RSS stays within
  * 250 MB with every file tracked.
  *
- *   node bench/watch-sweep.ts [--files 100000] [--tree DIR (reused, not deleted)] [--rounds 5]
+ *   node bench/watch-sweep.ts [--files 100000] [--tree DIR] [--rounds 5]
+ *
+ * The tree is bench/lib/tree.ts's cached one unless --tree names another (never modified).
  *
  * The sweep is measured through the real watcher (worker thread, snapshot diff, main-thread bookkeeping)
  * in steady state: the figure is the median over rounds, after one warm-up sweep.
  */
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createWatcher } from '../src/watch/watcher.ts';
+import { ensureTree } from './lib/tree.ts';
 
 const TARGET_RATIO = 1.5;
 const TARGET_RSS_MB = 250;
@@ -28,18 +29,6 @@ const { values } = parseArgs({
 });
 const files = Number(values.files);
 const rounds = Number(values.rounds);
-
-/** A binary tree 10 levels deep with 100 files per folder: ~1,000 folders for 100k files. */
-function generate(root: string, count: number): void {
-  let made = 0;
-  const make = (dir: string, depth: number) => {
-    fs.mkdirSync(dir, { recursive: true });
-    for (let i = 0; i < 100 && made < count; i++, made++) fs.writeFileSync(path.join(dir, `clip_${i}.mov`), '');
-    if (depth < 10) for (let b = 0; b < 2 && made < count; b++) make(path.join(dir, `d${b}`), depth + 1);
-  };
-  // Folders at the deepest level take the rest, so the count holds for any size.
-  while (made < count) make(path.join(root, `top${made}`), 1);
-}
 
 /** CPU seconds (user + sys) of one `find` run, as the shell's `times` builtin reports for children. */
 function findCpuMs(tree: string): number {
@@ -57,15 +46,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? NaN;
 }
 
-const ownTree = values.tree === undefined;
-const tree = values.tree ?? fs.mkdtempSync(path.join(os.tmpdir(), 'pf-bench-sweep-'));
-try {
-  if (ownTree || !fs.existsSync(path.join(tree, '.generated'))) {
-    const t0 = performance.now();
-    generate(tree, files);
-    if (!ownTree) fs.writeFileSync(path.join(tree, '.generated'), String(files));
-    console.log(`generated ${files} files in ${Math.round(performance.now() - t0)} ms under ${tree}`);
-  }
+const tree = values.tree !== undefined ? path.resolve(values.tree) : ensureTree(files).root;
+{
 
   const watcher = createWatcher({
     folders: [{ path: tree }],
@@ -106,6 +88,4 @@ try {
   const ok = ratio <= TARGET_RATIO && rssMb <= TARGET_RSS_MB && tracked === files;
   console.log(ok ? 'PASS' : 'FAIL');
   process.exitCode = ok ? 0 : 1;
-} finally {
-  if (ownTree) fs.rmSync(tree, { recursive: true, force: true });
 }

@@ -1,13 +1,12 @@
 import { parentPort } from 'node:worker_threads';
-import { createFilter, type PathFilter } from './filters.ts';
-import type { Snapshot } from './snapshot.ts';
-import { sweepTreeSync } from './sweep.ts';
+import { createFilter } from './filters.ts';
+import { createTreeSweep, type TreeSweep } from './tree-sweep.ts';
 import type { SweepOutcome, SweepReply, SweepRequest } from './sweeper.ts';
 
 interface FolderState {
-  root: string;
-  filter: PathFilter;
-  prev: Snapshot | undefined;
+  tree: TreeSweep;
+  /** False until the first successful sweep: that one's upserts list every file. */
+  swept: boolean;
   /** Sticky once seen: an unmounted filespace must not read as an empty folder. */
   mountPoint: boolean;
 }
@@ -18,39 +17,22 @@ let folders: FolderState[] = [];
 
 function sweepFolder(state: FolderState): SweepOutcome {
   const started = performance.now();
-  const result = sweepTreeSync({
-    root: state.root,
-    filter: state.filter,
-    prev: state.prev,
-    expectMountPoint: state.mountPoint,
-  });
-  // While missing, the last snapshot is kept so the comeback is diffed against it.
+  const result = state.tree.sweep(state.mountPoint);
+  // While missing, the tree is kept so the comeback is diffed against it.
   if (!result.ok) return { kind: 'missing', code: result.error.code, message: result.error.message };
   state.mountPoint ||= result.mountPoint;
-  const prev = state.prev;
-  const next = result.snapshot;
-  const paths: string[] = [];
-  const nums: number[] = [];
-  const removed: string[] = [];
-  // Inline rather than diffSnapshots(): it saves building the path arrays and a second lookup per file.
-  let added = 0;
-  for (const [relPath, stat] of next) {
-    const before = prev?.get(relPath);
-    if (before === stat) continue;
-    if (before === undefined) added++;
-    paths.push(relPath);
-    nums.push(stat.size, stat.mtimeMs, stat.ino);
-  }
-  // Every path of next that is not new was in prev; equal counts then mean nothing was removed.
-  if (prev !== undefined && prev.size !== next.size - added) for (const relPath of prev.keys()) if (!next.has(relPath)) removed.push(relPath);
-  state.prev = next;
+  const full = !state.swept;
+  state.swept = true;
   return {
     kind: 'ok',
-    full: prev === undefined,
-    upserts: { paths: paths.join('\n'), stats: Float64Array.from(nums) },
-    removed,
-    files: next.size,
+    full,
+    upserts: { paths: result.upsertPaths.join('\n'), stats: Float64Array.from(result.upsertStats) },
+    removed: result.removed,
+    dirsAdded: result.dirsAdded,
+    dirsRemoved: result.dirsRemoved,
+    files: result.files,
     dirs: result.dirs,
+    listed: result.listed,
     unreadable: result.unreadable,
     durationMs: performance.now() - started,
   };
@@ -59,9 +41,8 @@ function sweepFolder(state: FolderState): SweepOutcome {
 port.on('message', (msg: SweepRequest) => {
   if (msg.type === 'init') {
     folders = msg.folders.map((f) => ({
-      root: f.root,
-      filter: createFilter({ include: f.include, exclude: f.exclude }),
-      prev: undefined,
+      tree: createTreeSweep({ root: f.root, filter: createFilter({ include: f.include, exclude: f.exclude }) }),
+      swept: false,
       mountPoint: false,
     }));
     return;

@@ -36,9 +36,46 @@ function errCode(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
 }
 
+export type RootCheck =
+  | {
+      ok: true;
+      stat: fs.Stats;
+      /** The root is on another device than its parent (a mounted filespace). */
+      mountPoint: boolean;
+      /** The error for a root that could not be listed after all. */
+      missing(cause: string): PostflowError;
+    }
+  | { ok: false; error: PostflowError };
+
 /**
- * One poll sweep of a tree: readdir + lstat, ignore rules applied before any stat or descent, symlinks
- * neither followed nor reported.
+ * Is the watch root there, a directory, and (once it was seen as a mount point) still mounted? An unmounted
+ * FUSE filespace leaves an empty folder on the parent's device, which must not read as "every file deleted".
+ */
+export function checkRoot(root: string, expectMountPoint: boolean): RootCheck {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch (err) {
+    return { ok: false, error: PF_ERR_WATCH_FOLDER_MISSING(root, errCode(err)) };
+  }
+  if (!stat.isDirectory()) return { ok: false, error: PF_ERR_WATCH_NOT_A_DIRECTORY(root) };
+  let mountPoint = true;
+  const parent = path.dirname(root);
+  if (parent !== root) {
+    try {
+      mountPoint = fs.statSync(parent).dev !== stat.dev;
+    } catch {
+      mountPoint = false;
+    }
+  }
+  if (expectMountPoint && !mountPoint) return { ok: false, error: PF_ERR_WATCH_UNMOUNTED(root) };
+  return { ok: true, stat, mountPoint, missing: (cause) => PF_ERR_WATCH_FOLDER_MISSING(root, cause) };
+}
+
+/**
+ * One poll sweep of a tree from scratch: readdir + lstat, ignore rules applied before any stat or descent,
+ * symlinks neither followed nor reported. The daemon sweeps incrementally (tree-sweep.ts); this whole-
+ * snapshot form is the reference the incremental one is tested against.
  *
  * Deliberately synchronous: on the 100k-file budget the per-call cost of the async fs API (a promise or
  * callback and a thread-pool hop per file) is 2-3x the syscalls themselves, so the daemon runs this in a
@@ -48,23 +85,9 @@ export function sweepTreeSync(opts: SweepOptions): SweepResult {
   const root = path.resolve(opts.root);
   const { filter, prev } = opts;
 
-  let rootStat: fs.Stats;
-  try {
-    rootStat = fs.statSync(root);
-  } catch (err) {
-    return { ok: false, error: PF_ERR_WATCH_FOLDER_MISSING(root, errCode(err)) };
-  }
-  if (!rootStat.isDirectory()) return { ok: false, error: PF_ERR_WATCH_NOT_A_DIRECTORY(root) };
-  let mountPoint = true;
-  const parent = path.dirname(root);
-  if (parent !== root) {
-    try {
-      mountPoint = fs.statSync(parent).dev !== rootStat.dev;
-    } catch {
-      mountPoint = false;
-    }
-  }
-  if (opts.expectMountPoint === true && !mountPoint) return { ok: false, error: PF_ERR_WATCH_UNMOUNTED(root) };
+  const rootCheck = checkRoot(root, opts.expectMountPoint === true);
+  if (!rootCheck.ok) return rootCheck;
+  const { mountPoint } = rootCheck;
 
   const snapshot: Snapshot = new Map();
   const unreadable: string[] = [];

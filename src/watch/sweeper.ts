@@ -36,8 +36,13 @@ export type SweepOutcome =
       /** Files new or changed since the previous sweep of this folder (all files when `full`). */
       upserts: SweepUpserts;
       removed: string[];
+      /** Folders (absolute) first seen / gone in this sweep: all of them in a `full` one. */
+      dirsAdded: string[];
+      dirsRemoved: string[];
       files: number;
       dirs: number;
+      /** Folders read again (readdir) this sweep; the rest kept their listing (unchanged mtime). */
+      listed: number;
       unreadable: string[];
       durationMs: number;
     }
