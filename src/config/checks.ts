@@ -136,6 +136,11 @@ export const WATCH_FOLDER_KEYS = {
     default: 'leave',
     values: ['leave', 'move', 'sidecar'],
   },
+  notify: {
+    doc: 'Optional messages when a file is done (name, size, duration, Frame.io link) or failed (reason): "webhook" gets a JSON POST, "slack" a Slack incoming-webhook message. The URLs are secrets: they are never shown or logged.',
+    default: {},
+    formatDoc: '{ "webhook"?: URL, "slack"?: URL }',
+  },
 } as const;
 
 const FOLDER_KEY_NAMES = Object.keys(WATCH_FOLDER_KEYS);
@@ -171,6 +176,25 @@ function watchFolder(f: unknown, at: string): Issue[] {
   if ('exclude' in o) out.push(...globList(o.exclude, `${at}.exclude`));
   for (const key of ['layout', 'onExisting', 'upload', 'afterUpload'] as const) {
     if (key in o) out.push(...oneOf(WATCH_FOLDER_KEYS[key].values)(o[key]).map((x) => ({ ...x, at: `${at}.${key}` })));
+  }
+  if ('notify' in o) out.push(...notifyTargets(o.notify, `${at}.notify`));
+  return out;
+}
+
+const NOTIFY_KEYS = ['webhook', 'slack'];
+
+/** `{ webhook?, slack? }`, each an http(s) URL. Values are secrets (a Slack URL is its own credential): never echoed. */
+function notifyTargets(v: unknown, at: string): Issue[] {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    return [issue(v, '{ "webhook": "https://…", "slack": "https://hooks.slack.com/services/…" } (either or both)', at)];
+  }
+  const out: Issue[] = [];
+  for (const [key, url] of Object.entries(v as Record<string, unknown>)) {
+    if (!NOTIFY_KEYS.includes(key)) {
+      out.push({ at: `${at}.${key}`, found: 'unknown key', expected: `only ${NOTIFY_KEYS.join(', ')}${suggest(key, NOTIFY_KEYS)}` });
+    } else if (typeof url !== 'string' || !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
+      out.push({ at: `${at}.${key}`, found: `found a ${typeof url === 'string' ? 'string that is not an http(s) URL' : typeof url} (not shown: it may hold a secret)`, expected: 'an http(s) URL' });
+    }
   }
   return out;
 }

@@ -22,6 +22,10 @@ export function configForDisplay(config: Config): Record<string, unknown> {
       (node as Record<string, unknown>)[last] = REDACTED_VALUE;
     }
   }
+  // Notification URLs carry their own credential (a Slack webhook URL is enough to post to the channel).
+  for (const folder of (copy.watch as { folders: { notify?: Record<string, string> }[] }).folders) {
+    for (const key of Object.keys(folder.notify ?? {})) folder.notify![key] = REDACTED_VALUE;
+  }
   return copy;
 }
 

@@ -225,6 +225,7 @@ interface RawWatchFolder {
   onExisting?: WatchFolderConfig['onExisting'];
   upload?: WatchFolderConfig['upload'];
   afterUpload?: WatchFolderConfig['afterUpload'];
+  notify?: { webhook?: string; slack?: string };
 }
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 type RawConfig = Mutable<Omit<Config, 'watch'>> & {
@@ -248,6 +249,7 @@ function buildConfig(
     onExisting: f.onExisting ?? 'version',
     upload: f.upload ?? 'auto',
     afterUpload: f.afterUpload ?? 'leave',
+    notify: { ...f.notify },
   }));
   const cloudflared = raw.tunnel.cloudflaredPath;
   return {

@@ -38,6 +38,8 @@ export interface WatchFolderConfig {
   readonly onExisting: 'version' | 'new' | 'skip';
   readonly upload: 'auto' | 'remote' | 'direct';
   readonly afterUpload: 'leave' | 'move' | 'sidecar';
+  /** Where to say that a file is done or failed; both optional (secrets). */
+  readonly notify: { readonly webhook?: string; readonly slack?: string };
 }
 
 /** The effective configuration, as `loadConfig` returns it: validated, defaults filled, paths absolute, frozen. */

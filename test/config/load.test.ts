@@ -66,6 +66,7 @@ describe('a good configuration', () => {
       onExisting: 'version',
       upload: 'auto',
       afterUpload: 'leave',
+      notify: {},
     });
     assert.equal(c.watch.stabilitySeconds, 30);
     assert.equal(c.workers, 4);
@@ -206,7 +207,7 @@ describe('broken configurations: one line per problem naming key, found and expe
     assert.deepEqual([...problems].sort(), [
       'watch.folders[0].destination: missing — expected a Frame.io folder or project id',
       'watch.folders[0].include: found "*.mov" — expected an array of glob strings such as ["**/*.mov"]',
-      'watch.folders[0].layuot: unknown key — expected only path, destination, include, exclude, layout, onExisting, upload, afterUpload (did you mean "layout"?)',
+      'watch.folders[0].layuot: unknown key — expected only path, destination, include, exclude, layout, onExisting, upload, afterUpload, notify (did you mean "layout"?)',
       'watch.folders[0].onExisting: found "replace" — expected one of "version", "new", "skip"',
     ]);
   });
