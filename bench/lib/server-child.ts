@@ -37,10 +37,18 @@ export interface ServerChild {
 
 type Msg = { type: 'ready'; origin: string; urls: string[] } | ({ type: 'stats' } & ServerStats) | { type: 'reset-done' };
 
-export async function startServerChild(files: Array<{ path: string; name: string }>, execArgv: string[] = []): Promise<ServerChild> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(files)], {
+export interface ServerChildOptions {
+  /** Node flags for the child, e.g. `--cpu-prof`. */
+  execArgv?: string[];
+  /** The server's read size; its default when absent. */
+  readChunkBytes?: number;
+}
+
+export async function startServerChild(files: Array<{ path: string; name: string }>, opts: ServerChildOptions = {}): Promise<ServerChild> {
+  const args = ['--child', JSON.stringify(files), String(opts.readChunkBytes ?? '')];
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv,
+    execArgv: opts.execArgv ?? [],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const next = <T extends Msg['type']>(type: T): Promise<Extract<Msg, { type: T }>> =>
@@ -83,9 +91,9 @@ export async function startServerChild(files: Array<{ path: string; name: string
   };
 }
 
-async function runChild(files: Array<{ path: string; name: string }>): Promise<void> {
+async function runChild(files: Array<{ path: string; name: string }>, readChunkBytes: number | undefined): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const server = createFileServer({ host: '127.0.0.1', port: 0, logger, maxConnectionsPerToken: 64 });
+  const server = createFileServer({ host: '127.0.0.1', port: 0, logger, maxConnectionsPerToken: 64, ...(readChunkBytes ? { readChunkBytes } : {}) });
   const { origin } = await server.listen();
   const exposures: Exposure[] = [];
   for (const [i, f] of files.entries()) exposures.push(await server.expose({ jobId: `bench-${i}`, path: f.path, name: f.name }));
@@ -134,4 +142,6 @@ async function runChild(files: Array<{ path: string; name: string }>): Promise<v
   send({ type: 'ready', origin, urls: exposures.map((e) => origin + e.urlPath) });
 }
 
-if (process.argv[2] === '--child') await runChild(JSON.parse(process.argv[3] ?? '[]') as Array<{ path: string; name: string }>);
+if (process.argv[2] === '--child') {
+  await runChild(JSON.parse(process.argv[3] ?? '[]') as Array<{ path: string; name: string }>, Number(process.argv[4]) || undefined);
+}
