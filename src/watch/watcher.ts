@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
 import { PF_ERR_WATCH_INVALID_OPTIONS } from './errors.ts';
@@ -22,7 +22,10 @@ export interface WatcherOptions {
   pollIntervalMs: number;
   /** How long size, mtime and inode must stay unchanged before a file is 'stable'. */
   stabilityMs: number;
-  /** Native file system events (chokidar) as an accelerator on top of the sweep. Default true. */
+  /**
+   * Native file system events as an accelerator on top of the sweep: one fs.watch (inotify) per folder the
+   * sweep found, so a local write is seen at once instead of at the next poll. Default true.
+   */
   native?: boolean;
   logger: Logger;
   /** Monotonic milliseconds; injected by tests. */
@@ -100,6 +103,9 @@ interface FolderState {
 
 // Final stats before 'stable' run in small batches so a burst of thousands of files does not open them all.
 const FINAL_STAT_BATCH = 32;
+// Native watches are an accelerator; past this many folders the sweep alone does the work (inotify's
+// per-user watch limit is 8192 on older kernels and is shared with every other program of the user).
+const MAX_NATIVE_FOLDERS = 4096;
 
 function validate(opts: WatcherOptions): void {
   if (!Number.isFinite(opts.pollIntervalMs) || opts.pollIntervalMs <= 0) {
@@ -121,7 +127,9 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
   readonly #now: () => number;
   readonly #folders: FolderState[];
   #sweeper: Sweeper | undefined;
-  #native: FSWatcher | undefined;
+  /** Absolute folder → its native watch. */
+  readonly #native = new Map<string, fs.FSWatcher>();
+  #nativeFull = false;
   #chain: Promise<void> = Promise.resolve();
   #sweepTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
@@ -161,7 +169,6 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
         present.set(file.path, file);
       }
     }
-    if (this.#opts.native !== false) this.#startNative();
     this.#scheduleSweep();
     this.#scheduleDue();
     return present;
@@ -179,9 +186,8 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     this.#stopped = true;
     clearTimeout(this.#sweepTimer);
     clearTimeout(this.#dueTimer);
-    const native = this.#native;
-    this.#native = undefined;
-    await native?.close();
+    for (const w of this.#native.values()) w.close();
+    this.#native.clear();
     await this.#chain;
     await this.#sweeper?.close();
   }
@@ -267,6 +273,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
       this.#applyStat(f, relPath, { size, mtimeMs, ino }, now);
     });
     for (const relPath of outcome.removed) this.#applyRemoved(f, relPath);
+    this.#updateNative(f, outcome.dirsAdded, outcome.dirsRemoved);
     if (seenNow !== undefined) {
       for (const relPath of [...f.records.keys()]) if (!seenNow.has(relPath)) this.#applyRemoved(f, relPath);
     }
@@ -384,38 +391,48 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     }, Math.max(0, at - this.#now()));
   }
 
-  #folderOf(absPath: string): { f: FolderState; relPath: string } | undefined {
-    for (const f of this.#folders) {
-      const rel = path.relative(f.root, absPath);
-      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue;
-      return { f, relPath: rel.split(path.sep).join('/') };
+  /** Keeps one native watch per folder the sweep knows, within MAX_NATIVE_FOLDERS. */
+  #updateNative(f: FolderState, added: string[], removed: string[]): void {
+    if (this.#opts.native === false || this.#stopped) return;
+    for (const dir of removed) {
+      this.#native.get(dir)?.close();
+      this.#native.delete(dir);
     }
-    return undefined;
+    for (const dir of added) {
+      if (this.#native.has(dir)) continue;
+      if (this.#native.size >= MAX_NATIVE_FOLDERS) {
+        if (!this.#nativeFull) this.#log.info({ folders: this.#native.size }, 'native watches capped; further folders are noticed by the sweep alone');
+        this.#nativeFull = true;
+        break;
+      }
+      let w: fs.FSWatcher;
+      try {
+        w = fs.watch(dir, { persistent: false }, (_event, name) => {
+          if (typeof name === 'string' && name !== '') this.#nudge(f, dir + path.sep + name);
+        });
+      } catch (err) {
+        // ENOSPC (inotify limit), EACCES, or gone already: the sweep still covers this folder.
+        this.#log.debug({ folder: dir, err: describeError(err) }, 'no native watch for this folder (the sweep still runs)');
+        continue;
+      }
+      w.on('error', () => {
+        w.close();
+        if (this.#native.get(dir) === w) this.#native.delete(dir);
+      });
+      this.#native.set(dir, w);
+    }
   }
 
-  #startNative(): void {
-    const ignored = (p: string, stats?: { isDirectory(): boolean }): boolean => {
-      const hit = this.#folderOf(p);
-      if (hit === undefined) return false; // a root or above it
-      if (stats === undefined) return !hit.f.filter(hit.relPath, true) && !hit.f.filter(hit.relPath, false);
-      return !hit.f.filter(hit.relPath, stats.isDirectory());
-    };
-    const native = chokidarWatch(
-      this.#folders.map((f) => f.root),
-      { ignoreInitial: true, followSymlinks: false, ignored, atomic: false, persistent: false },
-    );
-    const nudge = (p: string) => {
-      void this.#serial(async () => {
-        const hit = this.#folderOf(p);
-        if (hit === undefined || hit.f.missing || this.#stopped) return;
-        // A failed stat is left to the sweep: only it can tell a removed file from an unmounted folder.
-        const st = await fsp.lstat(p).catch(() => undefined);
-        if (st?.isFile() === true) this.#applyStat(hit.f, hit.relPath, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }, this.#now());
-      });
-    };
-    native.on('add', nudge).on('change', nudge);
-    native.on('error', (err) => this.#log.debug({ err: describeError(err) }, 'native watcher error (the sweep still runs)'));
-    this.#native = native;
+  /** A native event for `absPath`: one lstat now instead of waiting for the next sweep. */
+  #nudge(f: FolderState, absPath: string): void {
+    const relPath = path.relative(f.root, absPath).split(path.sep).join('/');
+    if (relPath === '' || relPath.startsWith('..') || !f.filter(relPath, false)) return;
+    void this.#serial(async () => {
+      if (f.missing || this.#stopped) return;
+      // A failed stat is left to the sweep: only it can tell a removed file from an unmounted folder.
+      const st = await fsp.lstat(absPath).catch(() => undefined);
+      if (st?.isFile() === true) this.#applyStat(f, relPath, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }, this.#now());
+    });
   }
 }
 

@@ -158,11 +158,15 @@ describe('watcher', () => {
 
   it('notices a new file through native events long before the next poll', async (t) => {
     const w = setup(t, { native: true, pollIntervalMs: 60_000, stabilityMs: 200 });
-    await w.watcher.start();
-    await sleep(200); // chokidar needs a moment to arm its watches
+    w.write('ep1/reel1/old.mov', 'o');
+    await w.watcher.start(); // the first sweep arms one watch per folder it found
     w.write('quick.mov', 'q');
+    w.write('ep1/reel1/deep.mov', 'd');
+    w.write('ep1/reel1/.hidden.mov', 'h');
     const seen = await w.waitFor('seen', 'quick.mov', 3000);
+    await w.waitFor('seen', 'ep1/reel1/deep.mov', 3000);
     const stable = await w.waitFor('stable', 'quick.mov', 3000);
     assert.ok(stable.at - seen.at >= 200);
+    assert.equal(w.of('seen', 'ep1/reel1/.hidden.mov').length, 0, 'native events obey the ignore rules');
   });
 });
