@@ -24,7 +24,7 @@ import type { Job, JobStore } from './jobs/store.ts';
 import { createFileServer } from './server/public-server.ts';
 import { createTunnel } from './tunnel/supervisor.ts';
 import type { AuthGate } from './upload/ports.ts';
-import { createJobRunner, type UploadSettings } from './upload/run-job.ts';
+import { createJobRunner, waitsForFolder, type UploadSettings } from './upload/run-job.ts';
 import { createWatcher, type WatchedFile } from './watch/watcher.ts';
 
 export interface DaemonOptions {
@@ -166,6 +166,13 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
   }
 
+  /** Jobs that found their watch folder gone wait for it; when it is back they go at once. */
+  async function onFolderBack(ev: { folderIndex: number }): Promise<void> {
+    for (const job of await store.list({ states: ['queued'] })) {
+      if (job.folderIndex === ev.folderIndex && waitsForFolder(job)) pool?.enqueue({ id: job.id, nextAttemptAt: null });
+    }
+  }
+
   /** Watcher callbacks are async; a failure there must be logged, never crash the daemon or go silent. */
   function guarded<A>(what: string, fn: (a: A) => Promise<void>): (a: A) => void {
     return (a) => {
@@ -273,6 +280,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       watcher.on('sweep', (ev) => admin.sweep(ev));
       watcher.on('folder-missing', (ev) => admin.folderMissing(ev.folderIndex, true));
       watcher.on('folder-back', (ev) => admin.folderMissing(ev.folderIndex, false));
+      watcher.on('folder-back', guarded('resuming jobs of a folder that is back', onFolderBack));
       const present = await watcher.start();
       if (firstStart) {
         if (baselining) {

@@ -53,6 +53,9 @@ export class WorkerPool {
       this.#timers.set(job.id, timer);
       return;
     }
+    // Offered now: a retry timer armed earlier would only offer it a second time.
+    clearTimeout(this.#timers.get(job.id));
+    this.#timers.delete(job.id);
     this.#pending.add(job.id);
     void this.#queue.add(() => this.#runOne(job.id)).catch((err: unknown) => {
       this.#logger.error({ job: job.id, err }, 'worker crashed');

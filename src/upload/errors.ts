@@ -26,3 +26,9 @@ export const ERR_UPLOAD_TOO_LARGE = createError(
   (size: number, limit: number) =>
     `file is ${size} bytes, over Frame.io's remote-upload limit of ${limit} bytes — such files need the direct (local_upload) path, not built yet`,
 );
+/** Not an attempt's failure: the watch folder (a cloud mount) is gone, so the job waits for it instead of ending. */
+export const ERR_UPLOAD_FOLDER_UNAVAILABLE = createError(
+  'PF_ERR_UPLOAD_FOLDER_UNAVAILABLE',
+  (root: string, code: string) => `the watch folder ${root} is unavailable (${code}); the job waits until the folder is back`,
+  { retryable: true },
+);
