@@ -321,7 +321,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       if (!exposure.coverage.complete) {
         const lastActivity = exposure.lastServedAt ?? requestedAt;
         if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
-          throw orTunnelLost(ERR_UPLOAD_STALLED(Math.round(settings.stallTimeoutMs / 1000), covered, job.size));
+          throw orTunnelLost(ERR_UPLOAD_STALLED(settings.stallTimeoutMs / 1000, covered, job.size));
         }
       }
       const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
