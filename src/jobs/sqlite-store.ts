@@ -416,6 +416,11 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
           where.push(`state IN (${q.states.map(() => '?').join(',')})`);
           args.push(...q.states);
         }
+        if (q.frameioFileIds) {
+          if (q.frameioFileIds.length === 0) return [];
+          where.push(`frameio_file_id IN (${q.frameioFileIds.map(() => '?').join(',')})`);
+          args.push(...q.frameioFileIds);
+        }
         if (q.dueBy !== undefined) {
           where.push('(next_attempt_at IS NULL OR next_attempt_at <= ?)');
           args.push(q.dueBy);

@@ -63,6 +63,11 @@ export interface JobQuery {
   limit?: number;
   /** By creation time (oldest first for 'asc', the default). */
   order?: 'asc' | 'desc';
+  /**
+   * Only jobs whose recorded Frame.io file is one of these ids: which files in a destination folder belong to
+   * some job (crash recovery must not delete another job's import of the same name).
+   */
+  frameioFileIds?: readonly string[];
 }
 
 export interface JobEvent {

@@ -255,8 +255,8 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
   /**
    * Before a new attempt, removes what an earlier one left at Frame.io so it does not stay beside the good
    * file. After a crash between "remote_upload sent" and "answer stored" there is no file id: the file is
-   * found by name in the destination folder among those created since the request was written down. A file
-   * that did complete there (with the right size) is adopted instead of imported again.
+   * found by name in the destination folder among those created since the request was written down, leaving
+   * out files the store records as another job's.
    */
   async function cleanupPrevious(job: Job, log: Logger, signal: AbortSignal): Promise<void> {
     if (job.frameioFileId) {
@@ -275,7 +275,12 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         if (Number.isNaN(created) || created >= since) strays.push(child);
       }
     }, signal);
+    // A file of the same name that another job imported (an earlier version of this path, or a file of
+    // that name from another sub folder) is someone's good import, not our stray.
+    const owned = strays.length === 0 ? [] : await store.list({ frameioFileIds: strays.map((f) => f.id) });
+    const ownedIds = new Set(owned.filter((j) => j.id !== job.id).map((j) => j.frameioFileId));
     for (const stray of strays) {
+      if (ownedIds.has(stray.id)) continue;
       log.warn({ event: 'cleanup', frameioFileId: stray.id }, 'found a file left by an interrupted attempt: deleting it before importing again');
       await deleteQuietly(stray.id, log);
     }

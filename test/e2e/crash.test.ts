@@ -223,3 +223,55 @@ test('SIGKILL at 24 points of the flow over 32 files: every file in Frame.io exa
   assert.ok(byPoint.size >= 6, `kills spread over the flow: ${JSON.stringify(figures.byPoint)}`);
   assert.ok(figures.cleanupsByName >= held.length, 'each window kill was cleaned up by looking in the folder');
 });
+
+test('a crash in the remote_upload window deletes only the file that attempt created, never an earlier import of the same name', { timeout: 120_000 }, async (t) => {
+  let proxy: ApiProxy | undefined;
+  const stack = await startStack({
+    config: (c) => {
+      // Two files of one name land in one Frame.io folder as separate files.
+      c.watch.folders[0].layout = 'flat';
+      c.watch.folders[0].onExisting = 'new';
+      c.watch.stabilitySeconds = 1;
+      c.watch.pollIntervalSeconds = 0.3;
+      c.upload = { statusPollSeconds: 0.5 };
+    },
+  });
+  proxy = await startApiProxy(stack.emulator.url);
+  (stack.config as { frameio: { apiUrl: string } }).frameio.apiUrl = `${proxy.url}/v4`;
+  await writeFile(stack.configFile, JSON.stringify(stack.config, null, 2), { mode: 0o600 });
+  const cloudflareds = new Set<number>();
+  t.after(async () => {
+    for (const pid of cloudflareds) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await proxy?.close();
+    await stack.close();
+  });
+
+  let d = stack.startDaemon();
+  await d.waitFor((l) => l.event === 'started', 60_000, 'the daemon to start');
+  const first = join(stack.watchDir, 'ep1', 'cut.mov');
+  await mkdir(join(first, '..'));
+  await writeFile(first, randomBytes(200 * KiB));
+  const firstDone = await d.waitFor((l) => l.event === 'done' && l.file === first, 60_000, 'the first cut.mov to be imported');
+
+  // A second cut.mov, from another episode: its remote_upload creates a file, the answer never arrives.
+  const second = join(stack.watchDir, 'ep2', 'cut.mov');
+  const held = proxy.holdNextRemoteUpload();
+  await mkdir(join(second, '..'));
+  await writeFile(second, randomBytes(300 * KiB));
+  const hit = await held;
+  for (const pid of await descendants(d.child.pid!)) cloudflareds.add(pid);
+  d.child.kill('SIGKILL');
+  await d.exited;
+
+  d = stack.startDaemon();
+  await d.waitFor((l) => l.event === 'done' && l.file === second, 60_000, 'the second cut.mov to be imported after the restart');
+  for (const pid of await descendants(d.child.pid!)) cloudflareds.add(pid);
+  assert.equal((await d.stop('SIGTERM')).code, 0);
+
+  const ledger = stack.emulator.ledger();
+  const show = JSON.stringify(ledger.map((e) => [e.fileId, e.status]));
+  assert.equal(ledger.find((e) => e.fileId === firstDone.frameioFileId)?.status, 'complete', `the earlier import of ep1/cut.mov is untouched (${show})`);
+  assert.equal(ledger.find((e) => e.fileId === hit.fileId)?.status, 'deleted', `the file created in the window is deleted (${show})`);
+  const complete = ledger.filter((e) => e.status === 'complete');
+  assert.deepEqual(complete.map((e) => e.sha256).sort(), [await sha256File(first), await sha256File(second)].sort(), 'both files there once, intact');
+});

@@ -266,6 +266,11 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.deepEqual(idsOf(await store.list({ states: ['queued'], dueBy: 5_000 })), [ids[1], ids[3]]);
         assert.deepEqual(idsOf(await store.list({ states: ['done', 'discovered'] })), [ids[0], ids[2], ids[4], ids[5], ids[6]]);
         assert.deepEqual(await store.list({ states: [] }), []);
+        await store.update(ids[2]!, { frameioFileId: 'f-2' });
+        await store.update(ids[5]!, { frameioFileId: 'f-5' });
+        assert.deepEqual(idsOf(await store.list({ frameioFileIds: ['f-5', 'f-2', 'f-none'] })), [ids[2], ids[5]]);
+        assert.deepEqual(idsOf(await store.list({ frameioFileIds: ['f-5'], states: ['done'] })), []);
+        assert.deepEqual(await store.list({ frameioFileIds: [] }), []);
       });
 
       test('counts has every state, zeros included', async () => {
