@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startEmulator, type LedgerEntry } from '../test/doubles/frameio/emulator.ts';
-import { CLOUDFLARED, spawnDaemon, type DaemonProcess } from '../test/e2e/harness.ts';
+import { CLOUDFLARED, spawnDaemon, type DaemonProcess, type LogLine } from '../test/e2e/harness.ts';
 import { startNginx } from './lib/nginx.ts';
 import { Report } from './lib/report.ts';
 import { fmt, machineLoad, median } from './lib/stats.ts';
@@ -117,7 +117,7 @@ try {
     const e = await until(finished(emulator, name), 300_000, `the postflow import of ${name}`);
     const d = daemon as DaemonProcess;
     // The daemon's log time is ISO (pino isoTime), same clock as ours.
-    const when = (l: { time?: unknown } | undefined) => (l === undefined ? Number.NaN : Date.parse(String(l.time)));
+    const when = (l: LogLine | undefined) => (l === undefined ? Number.NaN : Date.parse(String(l.time)));
     const at = (event: string) => when(d.lines.find((l) => l.event === event && String(l.file).endsWith(name)));
     const done = await d.waitFor((l) => l.event === 'done' && String(l.file).endsWith(name), 60_000, `done for ${name}`);
     return {
