@@ -205,11 +205,11 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
 
       const runJob = createJobRunner({
         store,
-        // Every exposure's served bytes feed the metrics.
+        // Every exposure's served bytes feed the metrics and the status page's live progress.
         server: {
           expose: async (file) => {
             const exposure = await server.expose(file);
-            admin.metrics.trackExposure(exposure);
+            admin.exposed(exposure);
             return exposure;
           },
         },

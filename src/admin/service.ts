@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Job, JobStore } from '../jobs/store.ts';
+import { ProgressTracker } from '../upload/progress.ts';
 import { listJobs, readStatus, retryAllFailed, retryJob } from './actions.ts';
 import { removeAdminFile, writeAdminFile } from './discovery.ts';
 import { setLogLevel } from './log-level.ts';
@@ -32,9 +33,23 @@ export interface AdminLive {
   enqueue?: (job: Pick<Job, 'id' | 'nextAttemptAt'>) => void;
 }
 
+/** A file on the public server as the admin sees it: its byte coverage, read live at status time. */
+export interface ExposureView {
+  readonly jobId: string;
+  readonly size: number;
+  readonly coverage: { readonly covered: number };
+  on(event: 'progress', fn: (p: { bytesSent: number }) => void): unknown;
+  on(event: 'revoked', fn: () => void): unknown;
+}
+
 export interface AdminService {
   readonly metrics: DaemonMetrics;
-  /** The runner's onProgress hook. */
+  /**
+   * A file was exposed for a job: its served bytes feed the metrics, and its coverage is the status page's
+   * progress — read at every status, so the bar moves as bytes leave, not at the runner's /status polls.
+   */
+  exposed(exposure: ExposureView): void;
+  /** The runner's onProgress hook (its samples stand in while no exposure is tracked). */
   progress(job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }): void;
   /** A worker finished with the job (whatever the outcome); `after` is the job as stored now. */
   attemptEnded(after: Job | undefined): void;
@@ -52,6 +67,7 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
   const { store } = opts;
   const log = opts.logger.child({ room: 'admin' });
   const progress = new Map<string, LiveProgress>();
+  const exposures = new Map<string, { exposure: ExposureView; tracker: ProgressTracker }>();
   const folders: FolderInfo[] = opts.folders.map((f) => ({ path: f.path, destination: f.destination }));
   let live: AdminLive = {};
   let startedAt: number | null = null;
@@ -64,8 +80,20 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
     now,
   });
 
-  const status = () =>
-    readStatus(
+  /** The runner's last samples, overridden by live coverage (and a rate over it) where a file is exposed. */
+  function liveProgress(t: number): Map<string, LiveProgress> {
+    const out = new Map(progress);
+    for (const [jobId, { exposure, tracker }] of exposures) {
+      tracker.update(exposure.coverage.covered, t);
+      const s = tracker.sample(t);
+      out.set(jobId, { covered: s.bytes, size: exposure.size, rate: s.rate, etaSeconds: s.etaSeconds, at: t });
+    }
+    return out;
+  }
+
+  const status = () => {
+    const t = now();
+    return readStatus(
       store,
       {
         running: true,
@@ -73,21 +101,31 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
         startedAt,
         paused: live.paused?.() ?? false,
         logLevel: opts.logger.level,
-        progress,
+        progress: liveProgress(t),
         tunnel: live.tunnel?.() ?? null,
         folders,
       },
-      now(),
+      t,
     );
+  };
 
   return {
     metrics,
+    exposed(exposure) {
+      metrics.trackExposure(exposure);
+      const entry = { exposure, tracker: new ProgressTracker({ size: exposure.size, startedAt: now(), rateWindowMs: 5_000 }) };
+      exposures.set(exposure.jobId, entry);
+      exposure.on('revoked', () => {
+        if (exposures.get(exposure.jobId) === entry) exposures.delete(exposure.jobId);
+      });
+    },
     progress(job, p) {
       progress.set(job.id, { ...p, at: now() });
     },
     attemptEnded(after) {
       if (!after) return;
       progress.delete(after.id);
+      exposures.delete(after.id);
       if (after.state === 'done' || after.state === 'failed' || after.state === 'cancelled') metrics.importEnded(after.state);
       if (after.state === 'done' && after.startedAt !== null && after.finishedAt !== null) metrics.importDone((after.finishedAt - after.startedAt) / 1000);
     },

@@ -92,7 +92,12 @@ function render(s) {
       fill.style.width = `${Math.min(100, a.percent)}%`;
       const rate = a.rate > 0 ? ` · ${bytes(a.rate)}/s` : '';
       const eta = a.etaSeconds !== null ? ` · ETA ${duration(a.etaSeconds)}` : '';
-      const figures = a.state === 'exposing' ? 'waiting for the tunnel' : `${a.percent.toFixed(1)}% · ${bytes(a.covered)} of ${bytes(a.size)}${rate}${eta}`;
+      const figures =
+        a.state === 'exposing'
+          ? 'waiting for the tunnel'
+          : a.covered >= a.size
+            ? `100% · ${bytes(a.size)} sent · waiting for Frame.io to confirm`
+            : `${a.percent.toFixed(1)}% · ${bytes(a.covered)} of ${bytes(a.size)}${rate}${eta}`;
       return el('li', { data: { job: a.id, percent: a.percent, state: a.state } }, [
         el('div', { cls: 'top' }, [el('span', { cls: 'name', text: a.name, title: a.path }), el('span', { cls: 'figures', text: figures })]),
         el('div', { cls: 'bar', title: `attempt ${a.attempt}` }, [fill]),
