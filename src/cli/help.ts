@@ -10,6 +10,7 @@ Commands:
   status              what the daemon is doing: queue, imports with progress, failures, tunnel
   jobs                list jobs (--state S, --json)
   retry JOB|--failed  put failed jobs back in the queue
+  doctor              check everything the daemon needs (✔/✖ with how to fix), end to end
   auth login|status   log in to Frame.io (Adobe IMS, PKCE) / show who is logged in and until when
   service install     write the systemd unit (Linux) or launchd plist (macOS) for this installation
   help [COMMAND]      show help for a command
@@ -99,6 +100,13 @@ Example:
 Loads and validates the configuration exactly as \`postflow run\` would and prints the effective
 values as JSON, with secrets shown as "[redacted]". Exit 0 when valid, 78 with one line per problem
 otherwise.`,
+  doctor: `Usage: postflow doctor [--config FILE]
+
+Checks, one ✔/✖ line each with how to fix it: Node version, cloudflared and its version, every watch
+folder readable (and whether it looks like a LucidLink mount), state dir writable, file-server port free,
+Frame.io login (GET /v4/me), every destination folder, and end to end: a tunnel is started briefly and a
+probe file is fetched back through its public URL (a fresh quick tunnel may need up to a minute to
+resolve). Exit 0 only when every check passes. Safe to run beside a running daemon.`,
   auth: `Usage: postflow auth login [--port N] [--config FILE]
        postflow auth status [--config FILE]
 

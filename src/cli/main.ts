@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   retry: async () => (await import('./retry.ts')).retryCommand,
   service: async () => (await import('./service.ts')).serviceCommand,
   auth: async () => (await import('./auth.ts')).authCommand,
+  doctor: async () => (await import('./doctor.ts')).doctorCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
