@@ -24,6 +24,7 @@ import type { Job, JobStore } from './jobs/store.ts';
 import { createFileServer } from './server/public-server.ts';
 import { createTunnel } from './tunnel/supervisor.ts';
 import type { AuthGate } from './upload/ports.ts';
+import { createNotifier, notifySecrets } from './notify/notifier.ts';
 import { createJobRunner, waitsForFolder, type UploadSettings } from './upload/run-job.ts';
 import { createWatcher, type WatchedFile } from './watch/watcher.ts';
 
@@ -121,6 +122,9 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, logger } = opts;
   const log = logger.child({ room: 'daemon' });
   const store = await openSqliteStore({ path: join(config.stateDir, 'postflow.db') });
+  // Done/failed messages per watch folder; a webhook URL is a credential, so the log scrubber knows them.
+  opts.secrets?.add(...notifySecrets(config.watch.folders));
+  const notifier = createNotifier({ folders: config.watch.folders, logger: logger.child({ room: 'notify' }) });
   // Status page, JSON API and metrics on the loopback admin listener (never the public server).
   const admin = createAdminService({
     host: config.admin.host,
@@ -219,6 +223,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         logger,
         settings,
         onProgress: (job, p) => admin.progress(job, p),
+        onJobEnd: (job, outcome) => notifier.onJobEnd(job, outcome),
       });
       const run = async (job: Job, signal: AbortSignal) => {
         try {
@@ -299,6 +304,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.info({ event: 'stopping' }, 'stopping: no new uploads; imports in flight get the grace period');
       await watcher?.stop();
       await pool?.stop(config.shutdown.graceSeconds * 1000);
+      // Messages about the last jobs get a short chance; a receiver that is down must not hold the stop.
+      await notifier.close(5_000);
       await tunnel?.stop();
       await server.close();
       await admin.stop();
