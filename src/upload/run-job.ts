@@ -305,36 +305,47 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const orTunnelLost = (err: PostflowError): Error => (tunnelTrouble() === 'down' ? new TunnelLost(err.message) : err);
     let announcedAllSent = false;
     let poll = 0;
-    for (;;) {
-      if (signal.aborted) throw signal.reason;
-      if (tunnelTrouble() === 'url') throw new UrlChanged();
-      const t = now();
-      const covered = exposure.coverage.covered;
-      const line = progress.update(covered, t);
-      const sample = progress.sample(t);
-      deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
-      if (line) {
-        log.info(
-          { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
-          `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
-        );
-      }
-      if (exposure.coverage.complete && !announcedAllSent) {
-        announcedAllSent = true;
-        log.info({ event: 'sent', bytes: job.size }, 'whole file has left the machine: waiting for Frame.io to confirm');
-      }
-      if (!exposure.coverage.complete) {
-        const lastActivity = exposure.lastServedAt ?? requestedAt;
-        if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
-          throw orTunnelLost(ERR_UPLOAD_STALLED(settings.stallTimeoutMs / 1000, covered, job.size));
+    // Once the last byte has left, Frame.io confirms within moments: the wait in progress (up to
+    // statusPollSeconds) is cut short and polling starts quick again, so `done` is not logged seconds late.
+    const allSent = new AbortController();
+    const onComplete = (): void => allSent.abort();
+    exposure.once('complete', onComplete);
+    try {
+      for (;;) {
+        if (signal.aborted) throw signal.reason;
+        if (tunnelTrouble() === 'url') throw new UrlChanged();
+        const t = now();
+        const covered = exposure.coverage.covered;
+        const line = progress.update(covered, t);
+        const sample = progress.sample(t);
+        deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
+        if (line) {
+          log.info(
+            { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
+            `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
+          );
         }
+        if (exposure.coverage.complete && !announcedAllSent) {
+          announcedAllSent = true;
+          poll = 0;
+          log.info({ event: 'sent', bytes: job.size }, 'whole file has left the machine: waiting for Frame.io to confirm');
+        }
+        if (!exposure.coverage.complete) {
+          const lastActivity = exposure.lastServedAt ?? requestedAt;
+          if (t - Math.max(lastActivity, requestedAt) > settings.stallTimeoutMs) {
+            throw orTunnelLost(ERR_UPLOAD_STALLED(settings.stallTimeoutMs / 1000, covered, job.size));
+          }
+        }
+        const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
+        if (status.upload_complete) return;
+        if (status.upload_failed) throw orTunnelLost(ERR_UPLOAD_REMOTE_FAILED(fileId));
+        // Poll quickly at first (small files finish in a second), then settle at the configured pace.
+        const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
+        const wake = announcedAllSent ? signal : AbortSignal.any([signal, allSent.signal]);
+        await sleep(wait, undefined, { signal: wake }).catch(() => undefined);
       }
-      const status = await withAuth(() => deps.frameio.fileStatus(fileId, signal), signal);
-      if (status.upload_complete) return;
-      if (status.upload_failed) throw orTunnelLost(ERR_UPLOAD_REMOTE_FAILED(fileId));
-      // Poll quickly at first (small files finish in a second), then settle at the configured pace.
-      const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
-      await sleep(wait, undefined, { signal }).catch(() => undefined);
+    } finally {
+      exposure.off('complete', onComplete);
     }
   }
 

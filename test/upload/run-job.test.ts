@@ -220,6 +220,20 @@ test('an import runs to done: the bytes Frame.io received are the file, one atte
   assert.ok(entries[0]!.requests.filter((q) => q.range).length >= 4, 'pulled in Range requests');
 });
 
+test('done follows the last byte within moments, not after the slow status-poll pace', async (t) => {
+  // A 30 s poll pace and a ~4 s pull: by then the backoff waits 4 s between polls. The last byte leaving
+  // must cut that wait short, so `done` comes right after Frame.io completes.
+  const r = await rig(t, { statusPollMs: 30_000 });
+  r.emu.setFaults({ pullBytesPerSecond: 2 * 1024 * 1024 });
+  const { job } = await r.queue('paced.mov', 8 * 1024 * 1024);
+  const end = await r.runToEnd(job.id);
+  assert.equal(end.state, 'done', String(end.lastError));
+  const completedAt = named(r.emu, 'paced.mov')[0]!.completedAt!;
+  const done = r.lines.find((l) => l.event === 'done')!;
+  const lag = Number(done.time) - completedAt;
+  assert.ok(lag < 1200, `done logged ${lag} ms after the import completed`);
+});
+
 test('tunnel URL changes mid-import: re-issued on the new URL, the old half-import deleted, no attempt spent', async (t) => {
   const r = await rig(t);
   r.emu.setFaults({ pullBytesPerSecond: 2 * 1024 * 1024 });
