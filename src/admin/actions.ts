@@ -3,9 +3,11 @@
  * jobs, list jobs and read the status. The same functions serve the admin API of a running daemon and the
  * CLI working on the store of a stopped one, so both answer alike.
  */
+import { isPostflowError } from '../errors.ts';
+import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobStore } from '../jobs/store.ts';
 import { isJobState, JOB_STATES, type JobState } from '../jobs/states.ts';
-import { ERR_ADMIN_AMBIGUOUS_JOB, ERR_ADMIN_BAD_STATE, ERR_ADMIN_NOT_RETRYABLE, ERR_ADMIN_UNKNOWN_JOB } from './errors.ts';
+import { ERR_ADMIN_AMBIGUOUS_JOB, ERR_ADMIN_BAD_STATE, ERR_ADMIN_NOT_RETRYABLE, ERR_ADMIN_SUPERSEDED, ERR_ADMIN_UNKNOWN_JOB } from './errors.ts';
 import { buildStatus, jobRow, type JobRow, type StatusInput, type StatusView, STATUS_LIST_LIMIT } from './view.ts';
 
 /** Shortest prefix accepted: shorter ones match too much to be what someone meant. */
@@ -26,7 +28,15 @@ export async function findJob(store: JobStore, idOrPrefix: string): Promise<Job>
 export async function retryJob(store: JobStore, idOrPrefix: string): Promise<Job> {
   const job = await findJob(store, idOrPrefix);
   if (job.state !== 'failed') throw ERR_ADMIN_NOT_RETRYABLE(job.id, job.state);
-  if (!(await store.transition(job.id, 'failed', 'queued', { nextAttemptAt: null, lastError: null }, 'retry requested by an operator'))) {
+  let moved: boolean;
+  try {
+    moved = await store.transition(job.id, 'failed', 'queued', { nextAttemptAt: null, lastError: null }, 'retry requested by an operator');
+  } catch (err) {
+    // A newer version of the file has its own open job: that one imports the file.
+    if (isPostflowError(err, ERR_JOBS_PATH_TAKEN)) throw ERR_ADMIN_SUPERSEDED(job.id, job.path);
+    throw err;
+  }
+  if (!moved) {
     const now = await store.get(job.id);
     throw ERR_ADMIN_NOT_RETRYABLE(job.id, now?.state ?? 'gone');
   }

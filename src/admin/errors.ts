@@ -42,3 +42,9 @@ export const ERR_ADMIN_DAEMON_BUSY = createError(
   (stateDir: string) =>
     `a daemon holds the job store in ${stateDir} but left no admin.json there; expected a postflow daemon of this version (restart it so it writes admin.json)`,
 );
+
+export const ERR_ADMIN_SUPERSEDED = createError(
+  'PF_ERR_ADMIN_SUPERSEDED',
+  (id: string, path: string) => `job ${id} is not re-queued: a newer version of ${path} has a job of its own, which imports it`,
+  { status: 409 },
+);

@@ -193,3 +193,11 @@ test('actions on a store: unique prefixes, ambiguity, only failed jobs retry', a
   assert.equal(out.retried.length, 3);
   assert.equal((await store.events(a)).at(-1)?.detail, 'retry requested by an operator');
 });
+
+test('a failed job whose file has a newer open job is reported as superseded, not re-queued', async (t) => {
+  const { store } = await setup(t);
+  const old = await failedJob(store, 'same.mov');
+  await store.discover({ folderIndex: 0, root: '/w', path: '/w/same.mov', relPath: 'same.mov', name: 'same.mov', size: 99, mtimeMs: 2, ino: 1, destination: 'd' });
+  await assert.rejects(retryJob(store, old), { code: 'PF_ERR_ADMIN_SUPERSEDED' });
+  assert.equal((await store.get(old))?.state, 'failed');
+});
