@@ -214,6 +214,10 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteJ
 
 /** Synchronous opening, for callers that must have the store before anything else starts (the CLI). */
 export function openSqliteStoreSync(opts: SqliteStoreOptions): SqliteJobStore {
+  // WAL and the exclusive lock need a real file; ':memory:' would silently become a file of that name.
+  if (opts.path === ':memory:' || opts.path === '') {
+    throw new RangeError(`openSqliteStore: needs a file path (got ${JSON.stringify(opts.path)}); use a file in a temp folder for a private store`);
+  }
   const path = resolve(opts.path);
   const now = opts.now ?? Date.now;
   let db: DatabaseSync | undefined;
