@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import { pullParallel } from './lib/curl.ts';
 import { startNginx } from './lib/nginx.ts';
+import { processCpuMs } from './lib/proc.ts';
 import { Report } from './lib/report.ts';
 import { startServerChild } from './lib/server-child.ts';
 import { fmt, machineLoad, mbps, median } from './lib/stats.ts';
@@ -49,6 +50,9 @@ try {
     nginx: { 1: [], 4: [] },
     postflow: { 1: [], 4: [] },
   };
+  // Server CPU per GiB served: independent of how much CPU other load left us, so it shows the cost gap.
+  const pids = { nginx: nginx.pid, postflow: postflow.pid };
+  const cpu = { nginx: { ms: 0, bytes: 0 }, postflow: { ms: 0, bytes: 0 } };
   // A first pull of each warms connections, JIT and the cache without counting.
   await pullParallel(urls.nginx, size, 4);
   await pullParallel(urls.postflow, size, 4);
@@ -57,7 +61,10 @@ try {
     const order = r % 2 === 0 ? (['nginx', 'postflow'] as const) : (['postflow', 'nginx'] as const);
     for (const streams of [4, 1] as const) {
       for (const who of order) {
+        const c0 = processCpuMs(pids[who]);
         const res = await pullParallel(urls[who], size, streams);
+        cpu[who].ms += processCpuMs(pids[who]) - c0;
+        cpu[who].bytes += res.bytes;
         results[who][streams].push(mbps(res.bytes, res.ms));
       }
     }
@@ -84,7 +91,9 @@ try {
       ok: paired >= target,
     });
   }
-  report.note(`${rounds} rounds, ${size / MiB} MiB file, medians; postflow server CPU ${fmt(stats.cpuMs)} ms, peak RSS ${fmt(stats.rssPeakMb)} MB; ${machineLoad()}`);
+  const perGiB = (who: 'nginx' | 'postflow') => (cpu[who].ms / cpu[who].bytes) * 1024 * MiB;
+  report.note(`${rounds} rounds, ${size / MiB} MiB file, medians; postflow server peak RSS ${fmt(stats.rssPeakMb)} MB; ${machineLoad()}`);
+  report.note(`server CPU per GiB served: nginx ${fmt(perGiB('nginx'))} ms, postflow ${fmt(perGiB('postflow'))} ms (main thread + fs read threads)`);
   for (const streams of [4, 1] as const) {
     report.note(`${streams} stream(s) MB/s  nginx [${results.nginx[streams].map((x) => fmt(x)).join(' ')}]  postflow [${results.postflow[streams].map((x) => fmt(x)).join(' ')}]`);
   }
