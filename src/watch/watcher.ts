@@ -87,8 +87,8 @@ export interface Watcher extends EventEmitter<WatcherEvents> {
 
 type Phase = 'tracking' | 'stable' | 'settled';
 
-interface FileRecord {
-  stat: FileStat;
+/** One object per file (not a record holding a stat): 100k of them are the watcher's main-thread memory. */
+interface FileRecord extends FileStat {
   phase: Phase;
 }
 
@@ -165,7 +165,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     const present = new Map<string, WatchedFile>();
     for (const f of this.#folders) {
       for (const [relPath, rec] of f.records) {
-        const file = this.#file(f, relPath, rec.stat);
+        const file = this.#file(f, relPath, rec);
         present.set(file.path, file);
       }
     }
@@ -267,7 +267,8 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
       this.#log.warn({ folder: f.root, unreadable: outcome.unreadable.slice(0, 10) }, 'subfolders could not be listed');
     }
     const now = this.#now();
-    const seenNow = outcome.full ? new Set<string>() : undefined;
+    // A full answer after a worker restart must drop what is gone; on the very first one nothing can be.
+    const seenNow = outcome.full && f.records.size > 0 ? new Set<string>() : undefined;
     forEachUpsert(outcome.upserts, (relPath, size, mtimeMs, ino) => {
       seenNow?.add(relPath);
       this.#applyStat(f, relPath, { size, mtimeMs, ino }, now);
@@ -287,18 +288,18 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
   /** Idempotent: the same stat arriving from a sweep and a native event counts once. */
   #applyStat(f: FolderState, relPath: string, stat: FileStat, now: number): void {
     const rec = f.records.get(relPath);
-    if (rec !== undefined && sameStat(rec.stat, stat)) return;
+    if (rec !== undefined && sameStat(rec, stat)) return;
     if (this.#firstSweep && this.#opts.baseline === true) {
-      f.records.set(relPath, { stat, phase: 'settled' });
+      f.records.set(relPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, phase: 'settled' });
       return;
     }
     const file = this.#file(f, relPath, stat);
     if (this.#known(file)) {
-      f.records.set(relPath, { stat, phase: 'settled' });
+      f.records.set(relPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, phase: 'settled' });
       f.tracker.forget(relPath);
       return;
     }
-    f.records.set(relPath, { stat, phase: 'tracking' });
+    f.records.set(relPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, phase: 'tracking' });
     f.tracker.observe(relPath, stat, now);
     if (rec === undefined) {
       this.#log.debug({ file: file.path, size: stat.size }, 'file seen');
@@ -339,7 +340,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
         for (const [j, d] of batch.entries()) {
           const rec = f.records.get(d.path);
           // Removed or re-stated while we were stat-ing: the record is the newer truth.
-          if (rec === undefined || rec.phase !== 'tracking' || !sameStat(rec.stat, d.stat)) continue;
+          if (rec === undefined || rec.phase !== 'tracking' || !sameStat(rec, d.stat)) continue;
           const st = stats[j];
           if (st === undefined) {
             // Gone or unreadable right now: wait a whole window again; the sweep decides about removal.
@@ -347,7 +348,9 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
             continue;
           }
           if (!sameStat(st, d.stat)) {
-            rec.stat = st;
+            rec.size = st.size;
+            rec.mtimeMs = st.mtimeMs;
+            rec.ino = st.ino;
             f.tracker.observe(d.path, st, now);
             continue;
           }
