@@ -73,6 +73,8 @@ ExecStart=${word(`${o.installDir}/bin/postflow.js`)} run --config ${word(o.confi
 WorkingDirectory=${word(o.installDir)}
 Environment=${word(`PATH=${pathEnv(o.installDir)}`)}
 Environment=NODE_ENV=production
+# \`systemctl reload postflow\`: SIGHUP re-reads log.level from the config; nothing else reloads.
+ExecReload=/bin/kill -HUP $MAINPID
 # Job store and refresh token: /var/lib/postflow, passed to postflow as $STATE_DIRECTORY.
 StateDirectory=postflow
 StateDirectoryMode=0700
@@ -144,6 +146,7 @@ ExecStart=${word(`${o.installDir}/bin/postflow.js`)} run --config ${word(o.confi
 WorkingDirectory=${word(o.installDir)}
 Environment=${word(`PATH=${pathEnv(o.installDir)}`)}
 Environment=NODE_ENV=production
+ExecReload=/bin/kill -HUP $MAINPID
 # ~/.local/state/postflow, passed to postflow as $STATE_DIRECTORY.
 StateDirectory=postflow
 StateDirectoryMode=0700

@@ -97,6 +97,7 @@ test('the system unit carries the lifecycle and hardening the issue asks for', (
   assert.match(svc.get('RestrictAddressFamilies')!, /AF_INET6/);
   assert.equal(svc.get('CapabilityBoundingSet'), '');
   assert.equal(svc.get('KillSignal'), 'SIGTERM');
+  assert.equal(svc.get('ExecReload'), '/bin/kill -HUP $MAINPID'); // SIGHUP re-reads log.level
   assert.equal(svc.get('TimeoutStopSec'), '85'); // 45 s grace + 40 s to stop cloudflared and close the store
   assert.ok(all.some(([k, v]) => k === 'Environment' && v.startsWith('"PATH=/srv/post flow/node_modules/node/bin:')));
   assert.equal(new Map(section(unit, 'Install')).get('WantedBy'), 'multi-user.target');
