@@ -22,7 +22,7 @@ import {
   ERR_JOBS_UNKNOWN_FIELD,
 } from './errors.ts';
 import { IN_FLIGHT_STATES, JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
-import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobPatch, JobQuery, JobStore } from './store.ts';
+import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobLanding, JobPatch, JobQuery, JobStore } from './store.ts';
 
 export interface SqliteStoreOptions {
   /** Database file; its directory is created if missing. */
@@ -86,6 +86,15 @@ const MIGRATIONS: readonly string[] = [
      recorded_at INTEGER NOT NULL
    ) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // Issue 8: where a file landed in Frame.io (mirrored folder, version stack), how, and when.
+  `ALTER TABLE jobs ADD COLUMN frameio_folder_id TEXT;
+   ALTER TABLE jobs ADD COLUMN frameio_folder_path TEXT;
+   ALTER TABLE jobs ADD COLUMN version_stack_id TEXT;
+   ALTER TABLE jobs ADD COLUMN landing TEXT CHECK (landing IN ('new', 'version', 'skipped'));
+   ALTER TABLE jobs ADD COLUMN sent_at INTEGER;
+   ALTER TABLE jobs ADD COLUMN confirmed_at INTEGER;
+   ALTER TABLE jobs ADD COLUMN after_upload_path TEXT;
+   CREATE INDEX jobs_path ON jobs(path, created_at);`,
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -109,6 +118,13 @@ const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
   sourceUrl: 'source_url',
   importRequestedAt: 'import_requested_at',
   sha256: 'sha256',
+  frameioFolderId: 'frameio_folder_id',
+  frameioFolderPath: 'frameio_folder_path',
+  versionStackId: 'version_stack_id',
+  landing: 'landing',
+  sentAt: 'sent_at',
+  confirmedAt: 'confirmed_at',
+  afterUploadPath: 'after_upload_path',
   startedAt: 'started_at',
   finishedAt: 'finished_at',
 };
@@ -136,6 +152,13 @@ function toJob(r: Row): Job {
     sourceUrl: r.source_url as string | null,
     importRequestedAt: r.import_requested_at as number | null,
     sha256: r.sha256 as string | null,
+    frameioFolderId: (r.frameio_folder_id ?? null) as string | null,
+    frameioFolderPath: (r.frameio_folder_path ?? null) as string | null,
+    versionStackId: (r.version_stack_id ?? null) as string | null,
+    landing: (r.landing ?? null) as JobLanding | null,
+    sentAt: (r.sent_at ?? null) as number | null,
+    confirmedAt: (r.confirmed_at ?? null) as number | null,
+    afterUploadPath: (r.after_upload_path ?? null) as string | null,
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
     startedAt: r.started_at as number | null,
@@ -424,6 +447,10 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
           if (q.frameioFileIds.length === 0) return [];
           where.push(`frameio_file_id IN (${q.frameioFileIds.map(() => '?').join(',')})`);
           args.push(...q.frameioFileIds);
+        }
+        if (q.path !== undefined) {
+          where.push('path = ?');
+          args.push(q.path);
         }
         if (q.dueBy !== undefined) {
           where.push('(next_attempt_at IS NULL OR next_attempt_at <= ?)');

@@ -31,7 +31,22 @@ export interface Job {
    * next attempt looks in Frame.io for a file it may have created. Null otherwise.
    */
   importRequestedAt: number | null;
+  /** sha256 (hex) of the file's contents: computed while serving, or read before a `skip` decision. */
   sha256: string | null;
+  /** The Frame.io folder the file lands in (DEST, or DEST + the mirrored sub folders), once resolved. */
+  frameioFolderId: string | null;
+  /** That folder relative to the destination, '/'-separated ('' for the destination itself). */
+  frameioFolderPath: string | null;
+  /** The version stack the file was added to (onExisting "version" with a namesake already there). */
+  versionStackId: string | null;
+  /** How the file landed: a separate file, a new version of a namesake, or skipped as identical content. */
+  landing: JobLanding | null;
+  /** When the last byte of the file left the machine (ms). */
+  sentAt: number | null;
+  /** When Frame.io confirmed the import complete and the size was checked (ms). */
+  confirmedAt: number | null;
+  /** Where the after-upload action put things: the moved source, or the sidecar written beside it. */
+  afterUploadPath: string | null;
   createdAt: number;
   updatedAt: number;
   /** Set the first time the job enters `exposing`. */
@@ -39,6 +54,8 @@ export interface Job {
   /** Set when the job enters a terminal state, cleared when it leaves one (manual retry). */
   finishedAt: number | null;
 }
+
+export type JobLanding = 'new' | 'version' | 'skipped';
 
 /** What the watcher knows about a file when it reports it. */
 export interface DiscoveredFile {
@@ -68,6 +85,8 @@ export interface JobQuery {
    * some job (crash recovery must not delete another job's import of the same name).
    */
   frameioFileIds?: readonly string[];
+  /** Only jobs for this absolute file path (the history of one file: "was this content imported before?"). */
+  path?: string;
 }
 
 export interface JobEvent {

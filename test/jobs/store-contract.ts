@@ -88,6 +88,13 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           sourceUrl: null,
           importRequestedAt: null,
           sha256: null,
+          frameioFolderId: null,
+          frameioFolderPath: null,
+          versionStackId: null,
+          landing: null,
+          sentAt: null,
+          confirmedAt: null,
+          afterUploadPath: null,
           createdAt: 1_000,
           updatedAt: 1_000,
           startedAt: null,
@@ -271,6 +278,28 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.deepEqual(idsOf(await store.list({ frameioFileIds: ['f-5', 'f-2', 'f-none'] })), [ids[2], ids[5]]);
         assert.deepEqual(idsOf(await store.list({ frameioFileIds: ['f-5'], states: ['done'] })), []);
         assert.deepEqual(await store.list({ frameioFileIds: [] }), []);
+        assert.deepEqual(idsOf(await store.list({ path: '/watch/l4.mov' })), [ids[4]]);
+        assert.deepEqual(idsOf(await store.list({ path: '/watch/l4.mov', states: ['queued'] })), []);
+        assert.deepEqual(await store.list({ path: '/watch/none.mov' }), []);
+      });
+
+      test('where a file landed and when: the issue-8 fields round-trip', async () => {
+        const job = await store.discover(fileFor('/watch/m.mov'));
+        const patch = {
+          frameioFolderId: 'folder-1',
+          frameioFolderPath: 'ep101/reel2',
+          versionStackId: 'stack-1',
+          landing: 'version',
+          sentAt: 1_500,
+          confirmedAt: 1_600,
+          afterUploadPath: '/watch/_uploaded/m.mov',
+        } as const;
+        assert.equal(await store.update(job.id, patch), true);
+        const j = (await store.get(job.id))!;
+        assert.deepEqual(
+          [j.frameioFolderId, j.frameioFolderPath, j.versionStackId, j.landing, j.sentAt, j.confirmedAt, j.afterUploadPath],
+          Object.values(patch),
+        );
       });
 
       test('counts has every state, zeros included', async () => {
