@@ -18,8 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startEmulator, type LedgerEntry } from '../test/doubles/frameio/emulator.ts';
-import { CLOUDFLARED, spawnDaemon, type DaemonProcess, type LogLine } from '../test/e2e/harness.ts';
+import { CLOUDFLARED, descendants, spawnDaemon, type DaemonProcess, type LogLine } from '../test/e2e/harness.ts';
 import { startNginx } from './lib/nginx.ts';
+import { processCpuMs } from './lib/proc.ts';
 import { Report } from './lib/report.ts';
 import { fmt, machineLoad, median } from './lib/stats.ts';
 import { ensureDataFile, MiB, warmPageCache, WORK_DIR, workPath } from './lib/work.ts';
@@ -99,6 +100,10 @@ try {
   daemon = spawnDaemon(['run', '--config', configFile], { CLOUDFLARED_STANDIN_REGISTRY: registry });
   await daemon.waitFor((l) => l.event === 'started', 60_000, 'the daemon to start');
 
+  // CPU of the daemon and of the tunnel stand-in (its child) per postflow round: load-independent costs.
+  const daemonPid = daemon.child.pid as number;
+  const edgePid = (await descendants(daemonPid))[0] ?? 0;
+  const cpu = { daemon: 0, edge: 0, bytes: 0 };
   const accessToken = emulator.issueAccessToken();
   const viaNginx = async (name: string): Promise<number> => {
     const t0 = Date.now();
@@ -113,6 +118,8 @@ try {
   };
   const viaPostflow = async (name: string) => {
     const t0 = Date.now();
+    const d0 = processCpuMs(daemonPid);
+    const e0 = processCpuMs(edgePid);
     linkSync(data, join(watchDir, name));
     const e = await until(finished(emulator, name), 300_000, `the postflow import of ${name}`);
     const d = daemon as DaemonProcess;
@@ -120,6 +127,9 @@ try {
     const when = (l: LogLine | undefined) => (l === undefined ? Number.NaN : Date.parse(String(l.time)));
     const at = (event: string) => when(d.lines.find((l) => l.event === event && String(l.file).endsWith(name)));
     const done = await d.waitFor((l) => l.event === 'done' && String(l.file).endsWith(name), 60_000, `done for ${name}`);
+    cpu.daemon += processCpuMs(daemonPid) - d0;
+    cpu.edge += processCpuMs(edgePid) - e0;
+    cpu.bytes += size;
     return {
       total: (e.completedAt as number) - t0,
       queued: at('queued') - t0,
@@ -155,6 +165,8 @@ try {
     `postflow medians: to queued ${fmt(median(pf.map((p) => p.queued)))} ms, queued to first request ${fmt(median(pf.map((p) => p.toRequest)))} ms,` +
       ` pull ${fmt(median(pf.map((p) => p.pull)))} ms (= ${fmt(median(pf.map((p) => p.pull)) / n, 2)}x nginx direct), done logged ${fmt(median(pf.map((p) => p.doneLag)))} ms after completion`,
   );
+  const perGiB = (ms: number) => fmt((ms / cpu.bytes) * 1024 * MiB);
+  report.note(`CPU per GiB imported: daemon ${perGiB(cpu.daemon)} ms, cloudflared stand-in (edge proxy) ${perGiB(cpu.edge)} ms`);
   report.check({
     name: 'drop to imported',
     shown: `postflow ${fmt(total)} ms (${fmt((total - allowanceMs) / n, 2)}x nginx after the ${fmt(allowanceMs)} ms window)`,

@@ -20,7 +20,8 @@ function curlRange(url: string, start: number, end: number): Promise<number> {
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has all of curl's -w output been read.
+    child.once('close', (code) => {
       const [status, size] = out.trim().split(' ').map(Number);
       const want = end - start + 1;
       if (code !== 0 || status !== 206 || size !== want) {

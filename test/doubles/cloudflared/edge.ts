@@ -14,6 +14,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 const MAX_HEAD = 64 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
+/** Bytes read from the origin at a time, per connection. */
+const SPLICE_BYTES = 256 * 1024;
 
 export interface EdgeOptions {
   origin: URL;
@@ -155,16 +157,34 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       ['Connection', 'close'],
     );
 
-    const upstream = connect({ host: originHost, port: originPort, noDelay: true });
+    // The response is read into one buffer reused for the whole connection (socket `onread`): a fresh
+    // 64 KiB buffer per read, as `pipe` does, cost ~780 ms of CPU per GiB (allocation, page faults, GC) and
+    // made this hop the slowest part of an import. Reading pauses until the client socket has taken each
+    // chunk, so the buffer is never refilled while its bytes are still queued.
+    const spliceBuf = Buffer.allocUnsafeSlow(SPLICE_BYTES);
+    let headAcc: Buffer | null = Buffer.alloc(0); // null once the response head has been forwarded
+    let answered = false;
+    const upstream: Socket = connect({
+      host: originHost,
+      port: originPort,
+      noDelay: true,
+      onread: { buffer: spliceBuf, callback: (n: number, buf: Uint8Array) => fromOrigin(Buffer.from(buf.buffer, buf.byteOffset, n)) },
+    });
     const pair = { client, upstream };
     active.add(pair);
-    let answered = false;
+    const badGateway = () => {
+      if (answered || client.destroyed) return;
+      answered = true;
+      client.end(plain('502 Bad Gateway', 'error code: 502', ray));
+    };
     upstream.on('error', () => {
-      if (!answered) {
-        answered = true;
-        client.end(plain('502 Bad Gateway', 'error code: 502', ray));
-      } else client.destroy();
+      if (!answered) badGateway();
+      else client.destroy();
       upstream.destroy();
+    });
+    upstream.on('end', () => {
+      if (headAcc !== null) badGateway();
+      else client.end();
     });
     upstream.on('close', () => {
       finished(pair);
@@ -176,33 +196,46 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
       upstream.destroy();
     });
 
+    /** One read from the origin; returns false to pause reading until the client took the bytes. */
+    function fromOrigin(chunk: Buffer): boolean {
+      if (headAcc === null) {
+        client.write(chunk, () => {
+          if (!upstream.destroyed) upstream.resume();
+        });
+        return false;
+      }
+      // Head bytes are copied out of the shared buffer (concat), so they may wait.
+      headAcc = Buffer.concat([headAcc, chunk]);
+      const end = headAcc.indexOf(CRLF2);
+      if (end === -1) {
+        if (headAcc.length > MAX_HEAD) {
+          client.destroy();
+          upstream.destroy();
+        }
+        return true;
+      }
+      const parsed = parseHead(headAcc.subarray(0, end).toString('latin1'));
+      const rest = headAcc.subarray(end + 4);
+      headAcc = null;
+      answered = true;
+      if (!parsed) {
+        client.destroy();
+        upstream.destroy();
+        return false;
+      }
+      const out = parsed.headers.filter(([k]) => {
+        const lower = k.toLowerCase();
+        return lower !== 'connection' && lower !== 'keep-alive' && lower !== 'server';
+      });
+      out.push(['Server', 'cloudflare'], ['Cf-Ray', ray], ['Connection', 'close']);
+      client.write(serialise({ first: parsed.first, headers: out }));
+      if (rest.length > 0) client.write(rest);
+      return true;
+    }
+
     upstream.write(serialise({ first: req.first, headers }));
     if (got.rest.length > 0) upstream.write(got.rest);
     client.pipe(upstream);
-
-    const res = await readHead(upstream);
-    if (!res) {
-      if (!answered && !client.destroyed) {
-        answered = true;
-        client.end(plain('502 Bad Gateway', 'error code: 502', ray));
-      }
-      return;
-    }
-    answered = true;
-    const parsed = parseHead(res.head);
-    if (!parsed) {
-      client.destroy();
-      upstream.destroy();
-      return;
-    }
-    const out = parsed.headers.filter(([k]) => {
-      const lower = k.toLowerCase();
-      return lower !== 'connection' && lower !== 'keep-alive' && lower !== 'server';
-    });
-    out.push(['Server', 'cloudflare'], ['Cf-Ray', ray], ['Connection', 'close']);
-    client.write(serialise({ first: parsed.first, headers: out }));
-    if (res.rest.length > 0) client.write(res.rest);
-    upstream.pipe(client);
   };
 
   const server: Server = createServer({ noDelay: true }, (socket) => void handle(socket));
