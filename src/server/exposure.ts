@@ -81,6 +81,8 @@ export interface ExposureInit {
   jobId: string;
   path: string;
   name: string;
+  /** The watch folder the file belongs to (its bandwidth cap); undefined outside the daemon. */
+  folderIndex?: number | undefined;
   identity: FileIdentity;
   mtimeMs: number;
   now: () => number;
@@ -92,6 +94,7 @@ export class FileExposure extends EventEmitter<ExposureEvents> implements Exposu
   readonly jobId: string;
   readonly path: string;
   readonly name: string;
+  readonly folderIndex: number | undefined;
   readonly size: number;
   readonly coverage: Coverage;
   readonly identity: FileIdentity;
@@ -116,6 +119,7 @@ export class FileExposure extends EventEmitter<ExposureEvents> implements Exposu
     this.jobId = init.jobId;
     this.path = init.path;
     this.name = init.name;
+    this.folderIndex = init.folderIndex;
     this.identity = init.identity;
     this.size = Number(init.identity.size);
     this.coverage = new Coverage(this.size);

@@ -22,6 +22,7 @@ import type { Exposure } from './exposure.ts';
 import { contentRange, ifRangeAllows, parseRange } from './range.ts';
 import type { RangeDecision } from './range.ts';
 import { hostOf, parseTarget } from './request-target.ts';
+import type { SendShaper } from '../shaping/shaper.ts';
 import { sendRange } from './send-range.ts';
 import { TokenRegistry } from './tokens.ts';
 
@@ -57,12 +58,14 @@ export interface FileServerOptions {
   allowHost?: (hostname: string) => boolean;
   /** Clock for token expiry and lastServedAt. */
   now?: () => number;
+  /** Bandwidth caps (global and per watch folder): every response body asks it before its bytes go. */
+  shaper?: SendShaper;
 }
 
 export interface FileServer {
   listen(): Promise<{ port: number; origin: string }>;
   /** Registers `path` (stat'ed now; a symlink or non-file is refused) and returns its public exposure. */
-  expose(file: { jobId: string; path: string; name: string }): Promise<Exposure>;
+  expose(file: { jobId: string; path: string; name: string; folderIndex?: number }): Promise<Exposure>;
   /** Exposures currently serving (not revoked, not expired). */
   activeCount(): number;
   close(): Promise<void>;
@@ -308,11 +311,15 @@ export function createFileServer(opts: FileServerOptions): FileServer {
         logLine(req, path, status);
         return;
       }
+      const { shaper } = opts;
       const whole = await sendRange(fh as FileHandle, res, {
         start,
         end,
         pool,
         onSent: (position, length) => exposure.sent(position, length),
+        ...(shaper
+          ? { shape: { take: (n: number) => shaper.take(n, exposure.folderIndex), sliceBytes: () => shaper.sliceBytes(exposure.folderIndex) } }
+          : {}),
       });
       if (whole) res.end();
       logLine(req, path, status, { bytes: end - start + 1, aborted: !whole, ms: Date.now() - startedAt });
@@ -360,6 +367,7 @@ export function createFileServer(opts: FileServerOptions): FileServer {
           jobId: file.jobId,
           path: file.path,
           name,
+          folderIndex: file.folderIndex,
           identity: identityOf(st),
           mtimeMs: Number(st.mtimeMs),
           now,

@@ -47,6 +47,51 @@ export interface SendRangeOptions {
   pool: BufferPool;
   /** Called when [position, position+length) has been handed to the socket. */
   onSent: (position: number, length: number) => void;
+  /**
+   * Bandwidth cap (see src/shaping/): each chunk is written in slices, each slice only once the shaper lets
+   * it go. Absent, or `sliceBytes` Infinity, the chunk goes in one write as before.
+   */
+  shape?: {
+    take(bytes: number): Promise<void> | undefined;
+    sliceBytes(): number;
+  };
+}
+
+/**
+ * One chunk as shaped slices. The pooled buffer goes back once every slice written has been taken by the
+ * socket (or failed), also when the response closes between two slices.
+ */
+async function writeShaped(
+  res: ServerResponse,
+  buf: Buffer,
+  data: Buffer,
+  at: number,
+  slice: number,
+  opts: SendRangeOptions,
+): Promise<boolean> {
+  let outstanding = 1; // the loop itself, so the buffer is not released before the last slice is issued
+  const settle = (): void => {
+    if (--outstanding === 0) opts.pool.release(buf);
+  };
+  try {
+    for (let off = 0; off < data.length; off += slice) {
+      const part = data.subarray(off, Math.min(data.length, off + slice));
+      const w = opts.shape!.take(part.length);
+      if (w !== undefined) await w;
+      if (res.destroyed) return false;
+      outstanding++;
+      const pos = at + off;
+      const ok = res.write(part, (err) => {
+        if (!err) opts.onSent(pos, part.length);
+        settle();
+      });
+      if (!ok) await drained(res);
+      if (res.destroyed) return false;
+    }
+    return true;
+  } finally {
+    settle();
+  }
 }
 
 /**
@@ -72,6 +117,13 @@ export async function sendRange(fh: FileHandle, res: ServerResponse, opts: SendR
       const at = position;
       position += data.length;
       pending = next();
+      const slice = opts.shape?.sliceBytes() ?? Infinity;
+      if (slice < data.length) {
+        if (!(await writeShaped(res, buf, data, at, slice, opts))) return false;
+        continue;
+      }
+      const w = opts.shape?.take(data.length);
+      if (w !== undefined) await w;
       // The callback runs exactly once, also with an error when the socket is destroyed first.
       const ok = res.write(data, (err) => {
         pool.release(buf);
