@@ -10,10 +10,19 @@ export interface FilterOptions {
 /** `relPath` is '/'-separated and relative to the watch root. True = keep (watch the file / descend). */
 export type PathFilter = (relPath: string, isDir: boolean) => boolean;
 
+/** postflow's own sidecar beside an uploaded file (`afterUpload: "sidecar"`): never a deliverable itself. */
+export const SIDECAR_SUFFIX = '.postflow.json';
+/**
+ * Where `afterUpload: "move"` puts uploaded files: this folder at the top of the watch folder, keeping their
+ * tree. Inside the watch root, so the move is a rename on the same volume (a LucidLink filespace's root is
+ * often the mount point, whose parent is not writable); never watched, so moved files are not imported again.
+ */
+export const UPLOADED_FOLDER = '_uploaded';
+
 // Names editors, OSes and download tools give files that are not (yet) deliverables. Compared lower-cased
 // because Windows and macOS volumes are case-insensitive and tools write `.TMP` as often as `.tmp`.
 const IGNORED_NAMES = new Set(['thumbs.db', 'desktop.ini']);
-const IGNORED_SUFFIXES = ['.tmp', '.part', '.crdownload'];
+const IGNORED_SUFFIXES = ['.tmp', '.part', '.crdownload', SIDECAR_SUFFIX];
 const IGNORED_PREFIXES = ['~$']; // Office lock files; `._*`, `.~lock.*`, `.DS_Store` are hidden anyway
 
 /** True when a file or folder of this base name is never watched, whatever the folder's globs say. */
@@ -60,6 +69,7 @@ export function createFilter(opts: FilterOptions = {}): PathFilter {
     // Hidden anywhere on the path, not only the base name: native events hand over deep paths whose
     // hidden ancestor the walk would never have entered.
     if (relPath.startsWith('.') || relPath.includes('/.')) return false;
+    if (relPath === UPLOADED_FOLDER || relPath.startsWith(`${UPLOADED_FOLDER}/`)) return false;
     if (isAlwaysIgnored(name, isDir)) return false;
     if (exclude.length === 0 && (include.length === 0 || isDir)) return true;
     const lowerRel = relPath.toLowerCase();

@@ -21,6 +21,16 @@ describe('createFilter', () => {
     for (const rel of ['ep101', 'ep101/reel2', 'tmp', 'x.part']) assert.equal(keepAll(rel, true), true, rel);
   });
 
+  it("ignores postflow's own after-upload traces: sidecars anywhere, the _uploaded folder at the top only", () => {
+    for (const rel of ['cut.mov.postflow.json', 'ep101/reel2/CUT.MOV.POSTFLOW.JSON', '_uploaded/cut.mov', '_uploaded/ep101/cut.mov']) {
+      assert.equal(keepAll(rel, false), false, rel);
+    }
+    assert.equal(keepAll('_uploaded', true), false, 'the folder is not even descended');
+    assert.equal(keepAll('ep101/_uploaded', true), true, 'only the one at the top of the watch folder is reserved');
+    assert.equal(keepAll('ep101/_uploaded/cut.mov', false), true);
+    assert.equal(keepAll('cut.postflow.json.mov', false), true);
+  });
+
   it('never descends hidden folders and drops files below them', () => {
     assert.equal(keepAll('.git', true), false);
     assert.equal(keepAll('ep101/.cache', true), false);
