@@ -31,6 +31,8 @@ export interface SqliteStoreOptions {
   now?: () => number;
   /** How long to wait for another process's lock before failing with PF_ERR_JOBS_STORE_LOCKED. */
   lockTimeoutMs?: number;
+  /** The daemon this handle acts for (leases); one node per SQLite store, so any stable name does. */
+  nodeId?: string;
 }
 
 export interface SqliteJobStore extends JobStore {
@@ -95,9 +97,23 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE jobs ADD COLUMN confirmed_at INTEGER;
    ALTER TABLE jobs ADD COLUMN after_upload_path TEXT;
    CREATE INDEX jobs_path ON jobs(path, created_at);`,
+  // Issue 10: leases, the same claim protocol as the PostgreSQL store, with one node.
+  `ALTER TABLE jobs ADD COLUMN lease_node TEXT;
+   ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+   CREATE TABLE nodes (
+     node_id TEXT PRIMARY KEY,
+     host TEXT NOT NULL,
+     pid INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     heartbeat_at INTEGER NOT NULL,
+     stopped_at INTEGER
+   ) WITHOUT ROWID;`,
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** States in which a lease protects a job from other nodes' writes (queued: claimed, about to start). */
+const LEASED_STATES: readonly JobState[] = ['stable', 'queued', 'exposing', 'importing'];
 
 // Job field → column, for every field a patch may set.
 const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
@@ -265,7 +281,7 @@ export function openSqliteStoreSync(opts: SqliteStoreOptions): SqliteJobStore {
     }
     throw mapStoreFault(err, path);
   }
-  return createStore(db, path, now);
+  return createStore(db, path, now, opts.nodeId ?? 'local');
 }
 
 function migrate(db: DatabaseSync, path: string): void {
@@ -283,7 +299,7 @@ function migrate(db: DatabaseSync, path: string): void {
   }
 }
 
-function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJobStore {
+function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: string): SqliteJobStore {
   let closed = false;
   const cache = new Map<string, StatementSync>();
   const stmt = (sql: string): StatementSync => {
@@ -339,8 +355,13 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
   const isKnownSync = (p: string, size: number, mtimeMs: number): boolean =>
     run(false, () => stmt('SELECT 1 AS k FROM files WHERE path = ? AND size = ? AND mtime_ms = ?').get(p, size, mtimeMs) !== undefined);
 
+  /** True when another node holds the job under a live lease: this handle must not move it. */
+  const fenced = (row: Row, at: number): boolean =>
+    LEASED_STATES.includes(row.state as JobState) && row.lease_node != null && row.lease_node !== nodeId && Number(row.lease_expires_at) >= at;
+
   const store: SqliteJobStore = {
     path,
+    nodeId,
 
     async discover(file: DiscoveredFile): Promise<Job> {
       return run(true, () => {
@@ -389,6 +410,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
         if (!row || !froms.includes(row.state as JobState)) return false;
         const was = row.state as JobState;
         const at = now();
+        if (fenced(row, at)) return false;
         const jobPath = (patch?.path ?? row.path) as string;
         if (OPEN_STATES.includes(to) && !OPEN_STATES.includes(was)) {
           const other = openRowForPath(jobPath);
@@ -404,6 +426,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
           if (isTerminal(to)) sets.push('finished_at = ?'), args.push(at);
           else if (isTerminal(was)) sets.push('finished_at = NULL');
         }
+        if (isTerminal(to)) sets.push('lease_node = NULL', 'lease_expires_at = NULL');
         const res = stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...args, id, was);
         if (Number(res.changes) !== 1) return false;
         addEvent(id, at, was, to, detail ?? patch?.lastError ?? null);
@@ -421,8 +444,11 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
     async update(id, patch) {
       const [cols, vals] = patchSets(patch);
       return run(true, () => {
+        const at = now();
+        const row = getRow(id);
+        if (!row || fenced(row, at)) return false;
         const sets = ['updated_at = ?', ...cols.map((c) => `${c} = ?`)];
-        const res = stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(now(), ...vals, id);
+        const res = stmt(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(at, ...vals, id);
         return Number(res.changes) === 1;
       });
     },
@@ -508,6 +534,70 @@ function createStore(db: DatabaseSync, path: string, now: () => number): SqliteJ
     async setMeta(key, value) {
       run(true, () => {
         stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+      });
+    },
+
+    async claim({ limit, leaseMs }) {
+      return run(true, () => {
+        const at = now();
+        const n = Math.max(0, Math.floor(limit));
+        if (n === 0) return [];
+        const rows = stmt(
+          `SELECT * FROM jobs WHERE (lease_node IS NULL OR lease_expires_at < ?) AND (
+             (state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
+             OR state IN (${IN_FLIGHT_IN})
+             OR (state = 'stable' AND updated_at <= ?))
+           ORDER BY created_at, rowid LIMIT ?`,
+        ).all(at, at, at - leaseMs, n) as Row[];
+        const lease = stmt('UPDATE jobs SET lease_node = ?, lease_expires_at = ? WHERE id = ?');
+        return rows.map((r) => {
+          lease.run(nodeId, at + leaseMs, r.id as string);
+          return { job: toJob(r), previousNode: (r.lease_node as string | null) ?? null };
+        });
+      });
+    },
+
+    async heartbeat(held, leaseMs, info) {
+      return run(true, () => {
+        const at = now();
+        const ids = JSON.stringify(held);
+        stmt('UPDATE jobs SET lease_expires_at = ? WHERE lease_node = ? AND id IN (SELECT value FROM json_each(?))').run(at + leaseMs, nodeId, ids);
+        stmt('UPDATE jobs SET lease_node = NULL, lease_expires_at = NULL WHERE lease_node = ? AND id NOT IN (SELECT value FROM json_each(?))').run(nodeId, ids);
+        stmt(
+          `INSERT INTO nodes (node_id, host, pid, started_at, heartbeat_at, stopped_at) VALUES (?, ?, ?, ?, ?, NULL)
+           ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+             heartbeat_at = excluded.heartbeat_at, stopped_at = NULL`,
+        ).run(nodeId, info.host, info.pid, info.startedAt, at);
+        const lost = stmt('SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND lease_node IS NOT NULL AND lease_node <> ?').all(ids, nodeId) as Row[];
+        return lost.map((r) => r.id as string);
+      });
+    },
+
+    async release() {
+      run(true, () => {
+        stmt('UPDATE jobs SET lease_node = NULL, lease_expires_at = NULL WHERE lease_node = ?').run(nodeId);
+        stmt('UPDATE nodes SET stopped_at = ? WHERE node_id = ?').run(now(), nodeId);
+      });
+    },
+
+    async nodes() {
+      return run(false, () => {
+        const held = new Map<string, string[]>();
+        const leasedIn = LEASED_STATES.map((s) => `'${s}'`).join(',');
+        for (const r of stmt(`SELECT id, lease_node FROM jobs WHERE lease_node IS NOT NULL AND state IN (${leasedIn}) ORDER BY created_at, rowid`).all() as Row[]) {
+          const list = held.get(r.lease_node as string) ?? [];
+          list.push(r.id as string);
+          held.set(r.lease_node as string, list);
+        }
+        return (stmt('SELECT * FROM nodes ORDER BY heartbeat_at DESC').all() as Row[]).map((r) => ({
+          nodeId: r.node_id as string,
+          host: r.host as string,
+          pid: r.pid as number,
+          startedAt: r.started_at as number,
+          heartbeatAt: r.heartbeat_at as number,
+          stoppedAt: (r.stopped_at as number | null) ?? null,
+          jobs: held.get(r.node_id as string) ?? [],
+        }));
       });
     },
 

@@ -102,7 +102,62 @@ export interface BaselineFile {
   mtimeMs: number;
 }
 
+/** What a claim gives a node: the job it now holds, and who held it before (a node whose lease expired). */
+export interface ClaimedJob {
+  job: Job;
+  /** The node whose lease expired (takeover), or null for a job nobody held. */
+  previousNode: string | null;
+}
+
+export interface ClaimOptions {
+  /** At most this many jobs (the node's free worker slots). */
+  limit: number;
+  /** How long the lease lasts without a heartbeat. */
+  leaseMs: number;
+}
+
+/** One daemon of the fleet as the store knows it (from its heartbeats). */
+export interface FleetNode {
+  nodeId: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  heartbeatAt: number;
+  /** Set when the node left cleanly (released its leases); null while it runs or after it died. */
+  stoppedAt: number | null;
+  /** Ids of the active jobs whose lease it holds. */
+  jobs: string[];
+}
+
+export interface NodeInfo {
+  host: string;
+  pid: number;
+  startedAt: number;
+}
+
 export interface JobStore {
+  /**
+   * The daemon this handle acts for. Leases carry it; a job another node holds under a live lease cannot be
+   * moved or patched through this handle from queued/exposing/importing (transition/update answer false).
+   */
+  readonly nodeId: string;
+  /**
+   * Takes up to `limit` jobs to run, each under a lease for this node, skipping jobs other nodes hold (FOR
+   * UPDATE SKIP LOCKED in PostgreSQL): due `queued` jobs nobody holds, and jobs whose holder stopped
+   * heartbeating (lease expired) in any active state — in flight ones are returned as they are, for the
+   * caller's crash recovery (look in Frame.io before importing again). Also unheld `stable`/in-flight jobs
+   * older than one lease (a node died between two of its writes).
+   */
+  claim(opts: ClaimOptions): Promise<ClaimedJob[]>;
+  /**
+   * This node is alive: renews its leases on `held` (the jobs its pool has), gives up the others it holds,
+   * records the heartbeat. Returns the ids in `held` it no longer holds (another node took them over).
+   */
+  heartbeat(held: readonly string[], leaseMs: number, info: NodeInfo): Promise<string[]>;
+  /** Clean leave: every lease of this node given up (others claim at once), the node marked stopped. */
+  release(): Promise<void>;
+  /** The fleet: nodes seen heartbeating, newest first, with the jobs each holds. */
+  nodes(): Promise<FleetNode[]>;
   /**
    * A new or changed file was seen: create a `discovered` job, or update size/mtime/ino of the open
    * (discovered/stable/queued) job for the same path — sending a stable/queued job back to `discovered` when
