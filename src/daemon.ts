@@ -112,6 +112,7 @@ function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCa
     maxAttempts: config.upload.maxAttempts,
     stallTimeoutMs: config.upload.stallTimeoutSeconds * 1000,
     statusPollMs: config.upload.statusPollSeconds * 1000,
+    directAfterTunnelDownMs: config.upload.directAfterTunnelDownSeconds * 1000,
     retryBaseMs: 2_000,
     retryMaxMs: 300_000,
   };
@@ -224,6 +225,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         settings,
         onProgress: (job, p) => admin.progress(job, p),
         onJobEnd: (job, outcome) => notifier.onJobEnd(job, outcome),
+        uploadSetting: (job) => config.watch.folders[job.folderIndex]?.upload ?? 'auto',
       });
       const run = async (job: Job, signal: AbortSignal) => {
         try {

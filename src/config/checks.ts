@@ -127,7 +127,7 @@ export const WATCH_FOLDER_KEYS = {
     values: ['version', 'new', 'skip'],
   },
   upload: {
-    doc: '"auto": remote upload through the tunnel up to Frame.io\'s cap, direct upload above it or while the tunnel is down; "remote" or "direct" force one path.',
+    doc: '"auto": remote upload through the tunnel up to Frame.io\'s 50 GB cap, direct upload (local_upload) above it or once the tunnel has been down upload.directAfterTunnelDownSeconds; "remote": always through the tunnel, except files over 50 GB, which only the direct path takes; "direct": never through the tunnel.',
     default: 'auto',
     values: ['auto', 'remote', 'direct'],
   },

@@ -84,6 +84,7 @@ export interface Config {
     readonly maxAttempts: number;
     readonly stallTimeoutSeconds: number;
     readonly statusPollSeconds: number;
+    readonly directAfterTunnelDownSeconds: number;
   };
   readonly shutdown: { readonly graceSeconds: number };
   readonly log: { readonly level: LogLevel; readonly pretty: boolean };
@@ -361,7 +362,7 @@ export const SCHEMA = {
       formatDoc: 'whole number ≥ 1',
     },
     stallTimeoutSeconds: {
-      doc: 'An import whose file gets no bytes served for this long is treated as stalled and retried.',
+      doc: 'An import whose file gets no bytes served for this long is treated as stalled and retried; on the direct path, a part upload with no progress this long is retried.',
       format: F.seconds,
       default: 300,
       env: 'POSTFLOW_UPLOAD_STALL_TIMEOUT_SECONDS',
@@ -373,6 +374,13 @@ export const SCHEMA = {
       default: 5,
       env: 'POSTFLOW_UPLOAD_STATUS_POLL_SECONDS',
       formatDoc: 'seconds > 0',
+    },
+    directAfterTunnelDownSeconds: {
+      doc: 'Files of watch folders with upload "auto" go as direct uploads (local_upload, no tunnel) once the tunnel has been down this long; 0 switches at once.',
+      format: F.secondsOrZero,
+      default: 120,
+      env: 'POSTFLOW_UPLOAD_DIRECT_AFTER_TUNNEL_DOWN_SECONDS',
+      formatDoc: 'seconds ≥ 0',
     },
   },
   shutdown: {

@@ -21,14 +21,28 @@ export const ERR_UPLOAD_SIZE_MISMATCH = createError(
     `Frame.io file ${fileId} says upload_complete but has file_size ${remote ?? 'null'}, expected ${local}`,
   { retryable: true },
 );
-export const ERR_UPLOAD_TOO_LARGE = createError(
-  'PF_ERR_UPLOAD_TOO_LARGE',
-  (size: number, limit: number) =>
-    `file is ${size} bytes, over Frame.io's remote-upload limit of ${limit} bytes — such files need the direct (local_upload) path, not built yet`,
-);
 /** Not an attempt's failure: the watch folder (a cloud mount) is gone, so the job waits for it instead of ending. */
 export const ERR_UPLOAD_FOLDER_UNAVAILABLE = createError(
   'PF_ERR_UPLOAD_FOLDER_UNAVAILABLE',
   (root: string, code: string) => `the watch folder ${root} is unavailable (${code}); the job waits until the folder is back`,
+  { retryable: true },
+);
+/** The direct path: a part kept failing after its retries (network, 5xx, a broken-off body). */
+export const ERR_UPLOAD_PART_FAILED = createError(
+  'PF_ERR_UPLOAD_PART_FAILED',
+  (part: number, parts: number, tries: number, last: string) => `part ${part} of ${parts} could not be uploaded in ${tries} tries (last: ${last})`,
+  { retryable: true },
+);
+/** The direct path: storage refused the presigned part URLs (expired, or the upload no longer exists). */
+export const ERR_UPLOAD_URLS_REFUSED = createError(
+  'PF_ERR_UPLOAD_URLS_REFUSED',
+  (part: number, status: number, detail: string, freshFiles: number) =>
+    `storage refused part ${part} with ${status} (${detail}) after ${freshFiles} fresh file(s); expected the presigned URLs to be valid`,
+  { retryable: true },
+);
+/** The direct path: local_upload answered part sizes that do not add up to the file. */
+export const ERR_UPLOAD_PARTS_MISMATCH = createError(
+  'PF_ERR_UPLOAD_PARTS_MISMATCH',
+  (sum: number, count: number, size: number) => `local_upload returned ${count} part URL(s) adding up to ${sum} bytes, expected ${size}`,
   { retryable: true },
 );

@@ -25,6 +25,8 @@ export interface Exposer {
 export interface TunnelView extends EventEmitter {
   /** Resolves with the public base URL (`https://host`, no trailing slash) once the tunnel is ready. */
   waitReady(signal?: AbortSignal): Promise<string>;
+  /** Whether it is ready now (the runner's outage clock starts from it); also listens to 'ready'. */
+  state?(): { status: string };
 }
 
 export interface RemoteFile {
@@ -43,6 +45,8 @@ export interface UploadStatus {
 
 export interface FrameioPort {
   remoteUpload(folderId: string, name: string, sourceUrl: string, signal?: AbortSignal): Promise<{ file: RemoteFile }>;
+  /** The direct path: a new file plus presigned part URLs (`upload_urls`). */
+  localUpload(folderId: string, name: string, size: number, signal?: AbortSignal): Promise<{ file: RemoteFile & { media_type?: string }; uploadUrls: { size: number; url: string }[] }>;
   fileStatus(fileId: string, signal?: AbortSignal): Promise<UploadStatus>;
   getFile(fileId: string, signal?: AbortSignal): Promise<RemoteFile>;
   deleteFile(fileId: string, signal?: AbortSignal): Promise<void>;

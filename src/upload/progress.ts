@@ -77,6 +77,11 @@ export class ProgressTracker {
   }
 }
 
+/** The human text of a progress line, the same for both upload paths (operators grep journald for it). */
+export function progressMessage(line: ProgressSample): string {
+  return `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`;
+}
+
 /** "1.5 GiB", "830 MiB", "12 KiB" — for human lines (JSON logs keep raw numbers beside it). */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

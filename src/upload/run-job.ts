@@ -13,9 +13,11 @@ import { backoffDelay } from '../backoff.ts';
 import { describeError, isPostflowError, PostflowError } from '../errors.ts';
 import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobStore } from '../jobs/store.ts';
-import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED, ERR_UPLOAD_TOO_LARGE } from './errors.ts';
+import { uploadDirect, type DirectHooks } from './direct.ts';
+import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED } from './errors.ts';
+import { choosePath, msUntilDirect, TunnelOutage, type FolderUploadSetting, type PathInput } from './path-choice.ts';
 import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
-import { formatBytes, formatDuration, ProgressTracker } from './progress.ts';
+import { formatBytes, formatDuration, progressMessage, ProgressTracker } from './progress.ts';
 
 /** Frame.io's documented remote-upload limit (50 GB, decimal). */
 export const REMOTE_UPLOAD_LIMIT = 50_000_000_000;
@@ -26,6 +28,13 @@ export interface UploadSettings {
   statusPollMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Frame.io's remote-upload cap; default REMOTE_UPLOAD_LIMIT (tests lower it instead of writing 50 GB). */
+  remoteUploadLimit?: number;
+  /** `auto` folders go direct once the tunnel has been down this long; default 120 s. */
+  directAfterTunnelDownMs?: number;
+  /** Direct path tuning (tests): parts in flight, waits between tries of a part. */
+  directConcurrency?: number;
+  directRetryDelaysMs?: readonly number[];
 }
 
 export interface JobRunnerDeps {
@@ -41,6 +50,8 @@ export interface JobRunnerDeps {
   onProgress?: (job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
   /** Called once when a job ends done or failed (notifications); synchronous, must not block the worker. */
   onJobEnd?: (job: Job, outcome: JobOutcome) => void;
+  /** The `upload` key of the job's watch folder; default "auto". */
+  uploadSetting?: (job: Job) => FolderUploadSetting;
 }
 
 /** How a job ended, for whoever is told (webhooks, Slack). */
@@ -91,6 +102,12 @@ function watchTunnel(tunnel: TunnelView): { readonly downs: number; readonly url
 export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSignal) => Promise<void> {
   const now = deps.now ?? Date.now;
   const { store, settings } = deps;
+  const directAfterTunnelDownMs = settings.directAfterTunnelDownMs ?? 120_000;
+  // One outage clock for every job: an outage that began before a job started counts in full. A tunnel that
+  // is not ready yet when the runner is built counts as down from now.
+  const outage = new TunnelOutage(deps.tunnel.state && deps.tunnel.state().status !== 'ready' ? now() : null);
+  deps.tunnel.on('down', () => outage.down(now()));
+  deps.tunnel.on('ready', () => outage.up());
 
   return async function runJob(job: Job, signal: AbortSignal): Promise<void> {
     const log = deps.logger.child({ job: job.id, file: job.path });
@@ -123,16 +140,23 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         log.info({ event: 'changed' }, 'file changed since it was queued: this job is superseded by one for the new contents');
         return;
       }
-      if (job.size > REMOTE_UPLOAD_LIMIT) throw ERR_UPLOAD_TOO_LARGE(job.size, REMOTE_UPLOAD_LIMIT);
+      const setting = deps.uploadSetting?.(job) ?? 'auto';
+      const pathNow = (): PathInput => ({ size: job.size, setting, tunnelDownForMs: outage.downFor(now()), directAfterTunnelDownMs, remoteLimit: settings.remoteUploadLimit ?? REMOTE_UPLOAD_LIMIT });
+      let choice = choosePath(pathNow());
 
       await cleanupPrevious(current, log, signal);
-      exposure = await deps.server.expose({ jobId: job.id, path: job.path, name: job.name });
-      log.info({ event: 'exposing', attempt, size: job.size }, `attempt ${attempt}: ${formatBytes(job.size)} exposed, waiting for the tunnel`);
+      const exposed = choice.path === 'remote' ? await deps.server.expose({ jobId: job.id, path: job.path, name: job.name }) : undefined;
+      exposure = exposed;
+      if (exposed) log.info({ event: 'exposing', attempt, size: job.size }, `attempt ${attempt}: ${formatBytes(job.size)} exposed, waiting for the tunnel`);
 
-      for (;;) {
-        const base = await deps.tunnel.waitReady(signal);
+      while (exposed && choice.path === 'remote') {
+        const base = await waitTunnelOrDirect(pathNow, signal);
+        if (base === undefined) {
+          choice = { path: 'direct', reason: 'tunnel-down' };
+          break;
+        }
         const downsBefore = tunnelSeen.downs;
-        const sourceUrl = base + exposure.urlPath;
+        const sourceUrl = base + exposed.urlPath;
         const requestedAt = now();
         // Written before remote_upload is sent: after a crash in the window before its answer is stored,
         // the next start knows to look for a file it may have created (no idempotency keys at Frame.io).
@@ -146,7 +170,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         log.info({ event: 'importing', frameioFileId: remote.file.id, sourceUrl: redactSource(sourceUrl) }, 'Frame.io asked to import the file');
         try {
           const tunnelTrouble = () => (tunnelSeen.url !== undefined && tunnelSeen.url !== base ? 'url' : tunnelSeen.downs !== downsBefore ? 'down' : null);
-          await follow(current, exposure, requestedAt, tunnelTrouble, log, signal);
+          await follow(current, exposed, requestedAt, tunnelTrouble, log, signal);
         } catch (err) {
           if (!(err instanceof UrlChanged) && !(err instanceof TunnelLost)) throw err;
           // Not an attempt of this file's: the tunnel failed under it. Same attempt, re-issued once the
@@ -162,7 +186,57 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
           current = { ...current, frameioFileId: null, importRequestedAt: null };
           continue;
         }
-        const file = await withAuth(() => deps.frameio.getFile(remote.file.id, signal), signal);
+        await complete(remote.file.id);
+        return;
+      }
+
+      // The direct path: nothing is served, so the exposure (if the tunnel gave out under it) goes now.
+      exposure?.revoke();
+      exposure = undefined;
+      log.info(
+        { event: 'path', path: 'direct', reason: choice.reason, attempt, size: job.size },
+        `attempt ${attempt}: ${formatBytes(job.size)} goes as a direct upload (${DIRECT_REASONS[choice.reason]})`,
+      );
+      const hooks: DirectHooks = {
+        beforeCreate: async () => {
+          // As for remote_upload: written before local_upload is sent, so a crash before its answer is
+          // stored leaves the next start enough to find and delete the file it may have created.
+          const mark = { importRequestedAt: now(), frameioFileId: null, sourceUrl: null };
+          if (current.state === 'exposing') await store.transition(job.id, 'exposing', 'importing', mark);
+          else await store.update(job.id, mark);
+          current = { ...current, state: 'importing', ...mark };
+        },
+        created: async (fileId) => {
+          await store.update(job.id, { frameioFileId: fileId });
+          current = { ...current, frameioFileId: fileId };
+        },
+        abandon: async (fileId) => {
+          await deleteQuietly(fileId, log);
+          await store.update(job.id, { frameioFileId: null, importRequestedAt: null });
+          current = { ...current, frameioFileId: null, importRequestedAt: null };
+        },
+        call: (fn) => withAuth(fn, signal),
+      };
+      const fileId = await uploadDirect(
+        job,
+        hooks,
+        {
+          frameio: deps.frameio,
+          log,
+          now,
+          stallTimeoutMs: settings.stallTimeoutMs,
+          statusPollMs: settings.statusPollMs,
+          onProgress: (p) => deps.onProgress?.(current, p),
+          ...(settings.directConcurrency !== undefined ? { concurrency: settings.directConcurrency } : {}),
+          ...(settings.directRetryDelaysMs !== undefined ? { retryDelaysMs: settings.directRetryDelaysMs } : {}),
+        },
+        signal,
+      );
+      await complete(fileId);
+
+      /** Both paths end here: done only when Frame.io's file has the local size. */
+      async function complete(fileId: string): Promise<void> {
+        const file = await withAuth(() => deps.frameio.getFile(fileId, signal), signal);
         if (file.file_size != null && file.file_size !== job.size) throw ERR_UPLOAD_SIZE_MISMATCH(file.id, file.file_size, job.size);
         const finishedAt = now();
         await store.transition(job.id, 'importing', 'done', { finishedAt, viewUrl: file.view_url ?? null, lastError: null });
@@ -180,7 +254,6 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
           `done: ${job.name} (${formatBytes(job.size)}) in ${formatDuration(seconds)} at ${formatBytes(job.size / seconds)}/s — ${file.view_url ?? file.id}`,
         );
         tell(job, { state: 'done', frameioFileId: file.id, viewUrl: file.view_url ?? null, durationMs: finishedAt - startedAt, attempts: attempt }, log);
-        return;
       }
     } catch (err) {
       await settle(current, err, signal, log);
@@ -189,6 +262,35 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       exposure?.revoke();
     }
   };
+
+  /**
+   * The tunnel's public URL once it is ready, or undefined when an `auto` job has waited out
+   * `directAfterTunnelDownMs` of outage and should go direct instead.
+   */
+  async function waitTunnelOrDirect(pathNow: () => PathInput, signal: AbortSignal): Promise<string | undefined> {
+    for (;;) {
+      const ms = msUntilDirect(pathNow());
+      if (ms === null) return deps.tunnel.waitReady(signal);
+      if (ms === 0) return undefined;
+      const giveUp = new AbortController();
+      const both = AbortSignal.any([signal, giveUp.signal]);
+      const ready = deps.tunnel.waitReady(both).then(
+        (url) => url,
+        (err: unknown) => {
+          if (signal.aborted) throw err;
+          return undefined;
+        },
+      );
+      const timer = setTimeout(() => giveUp.abort(), ms);
+      try {
+        const url = await ready;
+        if (url !== undefined) return url;
+      } finally {
+        clearTimeout(timer);
+        giveUp.abort();
+      }
+    }
+  }
 
   /** Decides what an attempt's end means for the job: back to queued (retry/resume), discovered, cancelled or failed. */
   async function settle(job: Job, err: unknown, signal: AbortSignal, log: Logger): Promise<void> {
@@ -320,10 +422,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         const sample = progress.sample(t);
         deps.onProgress?.(job, { covered, size: job.size, rate: sample.rate, etaSeconds: sample.etaSeconds });
         if (line) {
-          log.info(
-            { event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds },
-            `${line.percent}% ${formatBytes(line.bytes)} of ${formatBytes(line.size)} at ${formatBytes(line.rate)}/s${line.etaSeconds === null ? '' : `, ETA ${formatDuration(line.etaSeconds)}`}`,
-          );
+          log.info({ event: 'progress', percent: line.percent, bytes: line.bytes, size: line.size, rate: line.rate, etaSeconds: line.etaSeconds }, progressMessage(line));
         }
         if (exposure.coverage.complete && !announcedAllSent) {
           announcedAllSent = true;
@@ -369,6 +468,13 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     }
   }
 }
+
+const DIRECT_REASONS = {
+  'over-remote-limit': "over Frame.io's remote-upload limit",
+  'folder-direct': 'the watch folder is set to upload: "direct"',
+  'tunnel-down': 'the tunnel has been down too long',
+  remote: 'remote',
+} as const;
 
 /** The public URL as logs and the store may show it: the path segment that is the credential is hidden. */
 export function redactSource(url: string): string {

@@ -47,6 +47,8 @@ export interface EmulatorOptions {
   remoteUploadMaxBytes?: number;
   /** Lifetime of local_upload presigned part URLs; default 3600. */
   uploadUrlTtlSeconds?: number;
+  /** Where local_upload parts go: 'disk' (spooled, then hashed; default) or 'hash' (hashed in part order, nothing kept: for 50+ GB tests). */
+  localUploadStore?: 'disk' | 'hash';
   /** Name of the project created at start; default 'Postflow Test Project'. */
   projectName?: string;
   faults?: Partial<Faults>;
@@ -128,7 +130,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const store = new Store();
   const project = store.createProject(opts.projectName ?? 'Postflow Test Project');
   const limiter = new RateLimiter();
-  const uploads = new LocalUploads();
+  const uploads = new LocalUploads(opts.localUploadStore ?? 'disk');
   const faults: Faults = { ...DEFAULT_FAULTS };
   const ledger = new Map<string, LedgerEntry>();
   const calls: CallRecord[] = [];
@@ -438,6 +440,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     });
   });
   server.keepAliveTimeout = 5000;
+  // A part PUT may legitimately take minutes (GBs, or waiting for earlier parts in 'hash' mode).
+  server.requestTimeout = 0;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
