@@ -34,8 +34,10 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   stable: ['queued', 'discovered', 'cancelled'],
   queued: ['exposing', 'discovered', 'cancelled'],
   // → queued: a retry (tunnel lost, stalled pull, Frame.io fault); failed once the retry limit is reached
-  exposing: ['importing', 'queued', 'failed', 'cancelled'],
-  // → done without importing is impossible: done only after Frame.io confirmed the file
+  // → done straight from exposing only for a skip (onExisting "skip"): the same content, by size and sha256,
+  // is already in Frame.io as the path's last import, which Frame.io confirmed then and still lists now
+  exposing: ['importing', 'queued', 'failed', 'cancelled', 'done'],
+  // → done otherwise only after Frame.io confirmed the file
   importing: ['done', 'queued', 'failed', 'cancelled'],
   done: [],
   // → queued: manual retry (`postflow retry`)

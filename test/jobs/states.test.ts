@@ -35,7 +35,8 @@ test('every non-terminal state can be cancelled; terminal states are final excep
 test('shortcuts and rewinds outside the table are illegal', () => {
   assert.equal(canTransition('discovered', 'queued'), false);
   assert.equal(canTransition('queued', 'importing'), false);
-  assert.equal(canTransition('exposing', 'done'), false);
+  assert.equal(canTransition('exposing', 'done'), true, 'a skip: identical content already in Frame.io');
+  assert.equal(canTransition('queued', 'done'), false);
   assert.equal(canTransition('importing', 'exposing'), false);
   assert.equal(canTransition('importing', 'discovered'), false);
   assert.equal(canTransition('done', 'queued'), false);
