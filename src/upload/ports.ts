@@ -8,7 +8,8 @@ import type { EventEmitter } from 'node:events';
 export interface ExposedFile extends EventEmitter {
   readonly urlPath: string;
   readonly size: number;
-  readonly coverage: { readonly covered: number; readonly complete: boolean };
+  /** `ranges()`: the covered intervals in order (the content hash follows the prefix from byte 0). */
+  readonly coverage: { readonly covered: number; readonly complete: boolean; ranges(): Array<[number, number]> };
   readonly bytesSent: number;
   readonly lastServedAt: number | undefined;
   revoke(): void;
@@ -36,6 +37,8 @@ export interface RemoteFile {
   view_url?: string | null;
   created_at?: string;
   type?: string;
+  /** The folder, or the version stack the file was put on. */
+  parent_id?: string | null;
 }
 
 export interface UploadStatus {
@@ -51,6 +54,9 @@ export interface FrameioPort {
   getFile(fileId: string, signal?: AbortSignal): Promise<RemoteFile>;
   deleteFile(fileId: string, signal?: AbortSignal): Promise<void>;
   listChildren(folderId: string, opts?: { type?: string }): AsyncIterable<RemoteFile>;
+  /** Version stacks (onExisting "version"); a port without them keeps every file separate. */
+  createVersionStack?(folderId: string, fileIds: readonly string[], signal?: AbortSignal): Promise<{ id: string }>;
+  moveFile?(fileId: string, parentId: string, signal?: AbortSignal): Promise<unknown>;
 }
 
 /** Lets a job wait out a lost Frame.io login instead of failing (the queue resumes after `auth login`). */

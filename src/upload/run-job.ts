@@ -12,11 +12,14 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.ts';
 import { describeError, isPostflowError, PostflowError } from '../errors.ts';
 import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
-import type { Job, JobStore } from '../jobs/store.ts';
+import type { Job, JobLanding, JobStore } from '../jobs/store.ts';
+import { runAfterUpload } from './after-upload.ts';
+import { hashFile, hashWhileServing } from './content-hash.ts';
 import { uploadDirect, type DirectHooks } from './direct.ts';
 import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED } from './errors.ts';
 import { choosePath, msUntilDirect, TunnelOutage, type FolderUploadSetting, type PathInput } from './path-choice.ts';
 import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
+import { createLanding, historyOf, skipCandidate, type AfterUpload, type Destination, type FolderPolicy } from './landing.ts';
 import { formatBytes, formatDuration, progressMessage, ProgressTracker } from './progress.ts';
 
 /** Frame.io's documented remote-upload limit (50 GB, decimal). */
@@ -50,6 +53,13 @@ export interface JobRunnerDeps {
   onProgress?: (job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
   /** Called once when a job ends done or failed (notifications); synchronous, must not block the worker. */
   onJobEnd?: (job: Job, outcome: JobOutcome) => void;
+  /**
+   * The Frame.io folder the job's file lands in: the destination plus the mirrored sub folders (created as
+   * needed), or the destination itself for a flat folder. Default: the job's destination as it is.
+   */
+  destinationFor?: (job: Job, signal: AbortSignal) => Promise<Destination>;
+  /** The watch folder's `onExisting` and `afterUpload`; default a separate file, the source left alone. */
+  policyFor?: (job: Job) => Pick<FolderPolicy, 'onExisting' | 'afterUpload'>;
   /** The `upload` key of the job's watch folder; default "auto". */
   uploadSetting?: (job: Job) => FolderUploadSetting;
 }
@@ -108,6 +118,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
   const outage = new TunnelOutage(deps.tunnel.state && deps.tunnel.state().status !== 'ready' ? now() : null);
   deps.tunnel.on('down', () => outage.down(now()));
   deps.tunnel.on('ready', () => outage.up());
+  const landing = createLanding(deps.frameio);
 
   return async function runJob(job: Job, signal: AbortSignal): Promise<void> {
     const log = deps.logger.child({ job: job.id, file: job.path });
@@ -117,6 +128,8 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     let current: Job = (await store.get(job.id)) ?? { ...job, state: 'exposing', attempts: job.attempts + 1 };
     const attempt = current.attempts;
     let exposure: ExposedFile | undefined;
+    let hashing: ReturnType<typeof hashWhileServing> | undefined;
+    let sentAt: number | null = null;
     const tunnelSeen = watchTunnel(deps.tunnel);
     try {
       const st = await stat(job.path).catch((err: NodeJS.ErrnoException) => {
@@ -140,13 +153,25 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         log.info({ event: 'changed' }, 'file changed since it was queued: this job is superseded by one for the new contents');
         return;
       }
+      const policy = deps.policyFor?.(job) ?? { onExisting: 'new', afterUpload: 'leave' };
+      // Resolved before cleanupPrevious and the import: both look in (and write to) the folder the file lands
+      // in. A crashed attempt's leftovers are looked for where that attempt recorded it went.
+      const dest = deps.destinationFor ? await withAuth(() => deps.destinationFor!(job, signal), signal) : { folderId: job.destination, folderPath: '' };
+      await cleanupPrevious(current, log, signal);
+      if (current.frameioFolderId !== dest.folderId || current.frameioFolderPath !== dest.folderPath) {
+        await store.update(job.id, { frameioFolderId: dest.folderId, frameioFolderPath: dest.folderPath });
+        current = { ...current, frameioFolderId: dest.folderId, frameioFolderPath: dest.folderPath };
+      }
+      if (policy.onExisting === 'skip' && (await skipIdentical(current, dest, policy.afterUpload, log, signal))) return;
       const setting = deps.uploadSetting?.(job) ?? 'auto';
       const pathNow = (): PathInput => ({ size: job.size, setting, tunnelDownForMs: outage.downFor(now()), directAfterTunnelDownMs, remoteLimit: settings.remoteUploadLimit ?? REMOTE_UPLOAD_LIMIT });
       let choice = choosePath(pathNow());
 
-      await cleanupPrevious(current, log, signal);
       const exposed = choice.path === 'remote' ? await deps.server.expose({ jobId: job.id, path: job.path, name: job.name }) : undefined;
       exposure = exposed;
+      // The sha256 of what is served, read back right behind the server (a later `skip` compares with it).
+      hashing = exposed ? hashWhileServing(job.path, exposed) : undefined;
+      exposed?.once('complete', () => (sentAt ??= now()));
       if (exposed) log.info({ event: 'exposing', attempt, size: job.size }, `attempt ${attempt}: ${formatBytes(job.size)} exposed, waiting for the tunnel`);
 
       while (exposed && choice.path === 'remote') {
@@ -164,7 +189,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         if (current.state === 'exposing') await store.transition(job.id, 'exposing', 'importing', mark);
         else await store.update(job.id, mark);
         current = { ...current, state: 'importing', ...mark };
-        const remote = await withAuth(() => deps.frameio.remoteUpload(job.destination, job.name, sourceUrl, signal), signal);
+        const remote = await withAuth(() => deps.frameio.remoteUpload(dest.folderId, job.name, sourceUrl, signal), signal);
         await store.update(job.id, { frameioFileId: remote.file.id });
         current = { ...current, frameioFileId: remote.file.id };
         log.info({ event: 'importing', frameioFileId: remote.file.id, sourceUrl: redactSource(sourceUrl) }, 'Frame.io asked to import the file');
@@ -218,7 +243,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         call: (fn) => withAuth(fn, signal),
       };
       const fileId = await uploadDirect(
-        job,
+        { ...job, destination: dest.folderId },
         hooks,
         {
           frameio: deps.frameio,
@@ -237,9 +262,38 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       /** Both paths end here: done only when Frame.io's file has the local size. */
       async function complete(fileId: string): Promise<void> {
         const file = await withAuth(() => deps.frameio.getFile(fileId, signal), signal);
-        if (file.file_size != null && file.file_size !== job.size) throw ERR_UPLOAD_SIZE_MISMATCH(file.id, file.file_size, job.size);
+        // A missing file_size proves nothing about the bytes Frame.io holds: a mismatch (retried), never a pass.
+        if (file.file_size == null || file.file_size !== job.size) throw ERR_UPLOAD_SIZE_MISMATCH(file.id, file.file_size, job.size);
+        const confirmedAt = now();
+        const sha256 = hashing
+          ? await hashing.result.catch((err: unknown) => {
+              log.warn({ err: describeError(err) }, `sha256 of the served file not known: ${describeError(err)}`);
+              return null;
+            })
+          : current.sha256;
+        let landed: JobLanding = 'new';
+        let versionStackId: string | null = null;
+        // "skip" with different content is a re-export like any other: it becomes a new version.
+        if (policy.onExisting !== 'new') {
+          try {
+            versionStackId = await landing.stack(dest.folderId, job.name, file.id, signal);
+            if (versionStackId !== null) landed = 'version';
+          } catch (err) {
+            if (signal.aborted) throw err;
+            log.warn({ event: 'version-failed', frameioFileId: file.id, err: describeError(err) }, `could not stack ${job.name} on its namesake as a new version (${describeError(err)}); it stays a separate file`);
+          }
+        }
         const finishedAt = now();
-        await store.transition(job.id, 'importing', 'done', { finishedAt, viewUrl: file.view_url ?? null, lastError: null });
+        await store.transition(job.id, 'importing', 'done', {
+          finishedAt,
+          viewUrl: file.view_url ?? null,
+          lastError: null,
+          sha256,
+          versionStackId,
+          landing: landed,
+          sentAt,
+          confirmedAt,
+        });
         const seconds = Math.max(0.001, (finishedAt - startedAt) / 1000);
         log.info(
           {
@@ -250,18 +304,75 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
             durationMs: finishedAt - startedAt,
             rate: Math.round(job.size / seconds),
             attempts: attempt,
+            folderId: dest.folderId,
+            folderPath: dest.folderPath,
+            landing: landed,
+            versionStackId,
+            sha256,
           },
           `done: ${job.name} (${formatBytes(job.size)}) in ${formatDuration(seconds)} at ${formatBytes(job.size / seconds)}/s — ${file.view_url ?? file.id}`,
         );
+        await afterUpload(job.id, policy.afterUpload, log);
         tell(job, { state: 'done', frameioFileId: file.id, viewUrl: file.view_url ?? null, durationMs: finishedAt - startedAt, attempts: attempt }, log);
       }
     } catch (err) {
       await settle(current, err, signal, log);
     } finally {
+      hashing?.dispose();
       tunnelSeen.dispose();
       exposure?.revoke();
     }
   };
+
+  /**
+   * onExisting "skip": when the path's last import had this size and landed here, and Frame.io still lists
+   * it, the local file is hashed once; identical content ends the job done without an upload. Returns
+   * whether it did.
+   */
+  async function skipIdentical(job: Job, dest: Destination, action: AfterUpload, log: Logger, signal: AbortSignal): Promise<boolean> {
+    const prev = skipCandidate(await historyOf(store, job), job, dest.folderId);
+    if (!prev) return false;
+    if (!(await withAuth(() => landing.stillThere(dest.folderId, job.name, prev), signal))) return false;
+    const sha256 = await hashFile(job.path, signal);
+    if (sha256 !== prev.sha256) {
+      await store.update(job.id, { sha256 });
+      log.info({ event: 'not-skipped', sha256, previous: prev.id }, `${job.name} differs from its last import (sha256): uploading it`);
+      return false;
+    }
+    const finishedAt = now();
+    const skipped = {
+      finishedAt,
+      lastError: null,
+      sha256,
+      frameioFileId: prev.frameioFileId,
+      versionStackId: prev.versionStackId,
+      viewUrl: prev.viewUrl,
+      landing: 'skipped',
+      confirmedAt: finishedAt,
+    } as const;
+    if (!(await store.transition(job.id, 'exposing', 'done', skipped, `skipped: identical to job ${prev.id}`))) return true;
+    log.info(
+      { event: 'skipped', frameioFileId: prev.frameioFileId, viewUrl: prev.viewUrl, sha256, previous: prev.id, folderPath: dest.folderPath },
+      `skipped: ${job.name} is identical (size and sha256) to the copy already in Frame.io — ${prev.viewUrl ?? prev.frameioFileId}`,
+    );
+    await afterUpload(job.id, action, log);
+    tell(job, { state: 'done', frameioFileId: prev.frameioFileId ?? '', viewUrl: prev.viewUrl, durationMs: finishedAt - (job.startedAt ?? finishedAt), attempts: job.attempts }, log);
+    return true;
+  }
+
+  /** The after-upload action; its failure is logged, never undoes a done import. */
+  async function afterUpload(id: string, action: AfterUpload, log: Logger): Promise<void> {
+    if (action === 'leave') return;
+    const done = await store.get(id);
+    if (!done) return;
+    try {
+      const path = await runAfterUpload(done, action);
+      await store.update(id, { afterUploadPath: path });
+      log.info({ event: 'after-upload', action, path }, action === 'move' ? `source moved to ${path}` : `sidecar written: ${path}`);
+    } catch (err) {
+      log.warn({ event: 'after-upload-failed', action, err: describeError(err) }, `after-upload ${action} failed, the source stays where it is: ${describeError(err)}`);
+    }
+  }
 
   /**
    * The tunnel's public URL once it is ready, or undefined when an `auto` job has waited out
@@ -371,7 +482,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const strays: RemoteFile[] = [];
     await withAuth(async () => {
       strays.length = 0;
-      for await (const child of deps.frameio.listChildren(job.destination, { type: 'file' })) {
+      for await (const child of deps.frameio.listChildren(job.frameioFolderId ?? job.destination, { type: 'file' })) {
         if (child.name !== job.name) continue;
         const created = child.created_at ? Date.parse(child.created_at) : Number.NaN;
         if (Number.isNaN(created) || created >= since) strays.push(child);
