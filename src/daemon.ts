@@ -26,6 +26,10 @@ import { createTunnel } from './tunnel/supervisor.ts';
 import type { AuthGate } from './upload/ports.ts';
 import { createNotifier, notifySecrets } from './notify/notifier.ts';
 import { createJobRunner, waitsForFolder, type UploadSettings } from './upload/run-job.ts';
+import { FolderMirror } from './upload/folders.ts';
+import { destinationResolver } from './upload/landing.ts';
+import { ERR_CONFIG_DESTINATION } from './config/errors.ts';
+import { ERR_DESTINATION_NOT_FOUND } from './frameio/errors.ts';
 import { createWatcher, type WatchedFile } from './watch/watcher.ts';
 
 export interface DaemonOptions {
@@ -137,6 +141,25 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, (call) => admin.metrics.frameioCall(call));
 
+  // Where each file lands: its watch folder's destination plus (layout "mirror") its sub folders, found or
+  // created once per daemon — concurrent jobs needing the same new folder share one creation.
+  const mirror = new FolderMirror({ listChildren: (id, o) => frameio.listChildren(id, o), createFolder: (p, n, s) => frameio.createFolder(p, n, s) });
+  const roots = new Map<string, Promise<string>>();
+  const destinationFor = destinationResolver({
+    mirror,
+    // A destination not resolved at start (Frame.io was unreachable) may still be a project id.
+    root: (id, signal) => {
+      let root = roots.get(id);
+      if (!root) {
+        root = frameio.resolveDestination(id, signal).then((f) => f.id);
+        roots.set(id, root);
+        root.catch(() => roots.delete(id));
+      }
+      return root;
+    },
+    layoutOf: (job) => config.watch.folders[job.folderIndex]?.layout ?? 'mirror',
+  });
+
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let watcher: ReturnType<typeof createWatcher> | undefined;
   let pool: WorkerPool | undefined;
@@ -197,6 +220,10 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         } catch (err) {
           if ((err as { retryable?: boolean }).retryable) {
             log.warn({ folder: folder.path, err: describeError(err) }, 'could not check the destination now (Frame.io unreachable); going on');
+          } else if (isPostflowError(err, ERR_DESTINATION_NOT_FOUND)) {
+            throw ERR_CONFIG_DESTINATION(folder.path, folder.destination, 'is neither a folder nor a project this login can see');
+          } else if (isPostflowError(err) && err.status === 403) {
+            throw ERR_CONFIG_DESTINATION(folder.path, folder.destination, 'is not open to this login (403 Forbidden)');
           } else {
             throw err;
           }
@@ -226,6 +253,11 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         onProgress: (job, p) => admin.progress(job, p),
         onJobEnd: (job, outcome) => notifier.onJobEnd(job, outcome),
         uploadSetting: (job) => config.watch.folders[job.folderIndex]?.upload ?? 'auto',
+        destinationFor,
+        policyFor: (job) => ({
+          onExisting: config.watch.folders[job.folderIndex]?.onExisting ?? 'version',
+          afterUpload: config.watch.folders[job.folderIndex]?.afterUpload ?? 'leave',
+        }),
       });
       const run = async (job: Job, signal: AbortSignal) => {
         try {

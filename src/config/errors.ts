@@ -23,3 +23,13 @@ export function isConfigInvalid(err: unknown): err is ConfigInvalidError {
 
 /** EX_CONFIG from sysexits.h: service managers and scripts read it as "fix the configuration, do not retry". */
 export const EXIT_CONFIG = 78;
+
+/**
+ * A watch folder's Frame.io destination cannot be used (not there, or not open to this login): checked at
+ * start-up so the daemon stops with one line naming the folder, instead of failing every file later.
+ */
+export const ERR_CONFIG_DESTINATION = createError(
+  'PF_ERR_CONFIG_DESTINATION',
+  (folder: string, id: string, why: string) =>
+    `watch folder ${folder}: Frame.io destination ${JSON.stringify(id)} ${why}; expected the id of a folder or project this login can upload to`,
+);
