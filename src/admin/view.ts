@@ -88,6 +88,15 @@ export interface JobRow {
   lastError: string | null;
   frameioFileId: string | null;
   viewUrl: string | null;
+  /** Where and how it landed in Frame.io (issue 8). */
+  frameioFolderId: string | null;
+  frameioFolderPath: string | null;
+  versionStackId: string | null;
+  landing: Job['landing'];
+  sha256: string | null;
+  sentAt: number | null;
+  confirmedAt: number | null;
+  afterUploadPath: string | null;
 }
 
 export interface DoneRow {
@@ -140,6 +149,14 @@ export function jobRow(job: Job): JobRow {
     lastError: job.lastError,
     frameioFileId: job.frameioFileId,
     viewUrl: job.viewUrl,
+    frameioFolderId: job.frameioFolderId,
+    frameioFolderPath: job.frameioFolderPath,
+    versionStackId: job.versionStackId,
+    landing: job.landing,
+    sha256: job.sha256,
+    sentAt: job.sentAt,
+    confirmedAt: job.confirmedAt,
+    afterUploadPath: job.afterUploadPath,
   };
 }
 
