@@ -116,7 +116,7 @@ export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 const LEASED_STATES: readonly JobState[] = ['stable', 'queued', 'exposing', 'importing'];
 
 // Job field → column, for every field a patch may set.
-const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
+export const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
   folderIndex: 'folder_index',
   root: 'root',
   path: 'path',
@@ -145,9 +145,9 @@ const PATCHABLE: Readonly<Record<keyof JobPatch, string>> = {
   finishedAt: 'finished_at',
 };
 
-type Row = Record<string, SQLInputValue>;
+export type Row = Record<string, SQLInputValue>;
 
-function toJob(r: Row): Job {
+export function toJob(r: Row): Job {
   return {
     id: r.id as string,
     folderIndex: r.folder_index as number,
