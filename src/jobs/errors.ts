@@ -55,3 +55,15 @@ export const ERR_JOBS_UNKNOWN_FIELD = createError(
   'PF_ERR_JOBS_UNKNOWN_FIELD',
   (field: string) => `job patch has field "${field}", which cannot be patched; expected a Job field other than id/state/createdAt/updatedAt`,
 );
+
+export const ERR_JOBS_STORE_UNREACHABLE = createError(
+  'PF_ERR_JOBS_STORE_UNREACHABLE',
+  (url: string, detail: string) =>
+    `PostgreSQL job store ${url} cannot be reached (${detail}); expected a running server that accepts this user and database (check store.url)`,
+  { retryable: true },
+);
+
+export const ERR_JOBS_STORE_URL = createError(
+  'PF_ERR_JOBS_STORE_URL',
+  (found: string) => `store.url ${found} is not a PostgreSQL URL; expected postgres://user:password@host:port/database`,
+);
