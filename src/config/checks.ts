@@ -117,12 +117,12 @@ export const WATCH_FOLDER_KEYS = {
     formatDoc: 'array of globs',
   },
   layout: {
-    doc: '"mirror" recreates the sub-folder tree under the destination; "flat" puts every file in the destination itself.',
+    doc: '"mirror" recreates the sub-folder tree under the destination (WATCH/ep101/reel2/cut.mov → DEST/ep101/reel2/cut.mov; missing folders are created once); "flat" puts every file in the destination itself.',
     default: 'mirror',
     values: ['mirror', 'flat'],
   },
   onExisting: {
-    doc: 'A file with the same name already in the destination: "version" stacks the new one on it, "new" adds a separate file, "skip" skips identical content.',
+    doc: 'A file with the same name already in its Frame.io folder (a re-export): "version" stacks the new one on it as the newest version, "new" adds a separate file, "skip" imports nothing when the content is identical (size and sha256) to the last import of that path still in Frame.io, else stacks it like "version".',
     default: 'version',
     values: ['version', 'new', 'skip'],
   },
@@ -132,7 +132,7 @@ export const WATCH_FOLDER_KEYS = {
     values: ['auto', 'remote', 'direct'],
   },
   afterUpload: {
-    doc: 'After import: "leave" the file, "move" it to a sibling "uploaded" folder (keeping the tree), or write a "sidecar" .postflow.json; the source is never deleted.',
+    doc: 'After import: "leave" the file, "move" it into _uploaded/ at the top of the watch folder (keeping the tree; never watched), or write a "sidecar" <file>.postflow.json beside it (Frame.io ids and link); the source is never deleted.',
     default: 'leave',
     values: ['leave', 'move', 'sidecar'],
   },
