@@ -392,5 +392,65 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         await assert.rejects(store.discover(fileFor('/watch/late.mov')), (e) => isPostflowError(e, ERR_JOBS_STORE_CLOSED));
       });
     });
+
+    // Issue 10: the claim protocol, as one node sees it (several nodes: test/jobs/pg-store.test.ts).
+    describe('leases (one node)', () => {
+      const info = { host: 'test-host', pid: 4242, startedAt: 500 };
+      const ids = (c: { job: Job }[]) => c.map((x) => x.job.id);
+
+      test('claim takes due queued jobs oldest first, up to the limit, once; a heartbeat without them gives them up', async () => {
+        const jobs: Job[] = [];
+        for (let i = 0; i < 4; i++) {
+          clock = 1_000 + i;
+          jobs.push(await store.discover(fileFor(`/watch/q${i}.mov`)));
+        }
+        for (const j of jobs.slice(0, 3)) await advance(store, j.id, 'queued');
+        await store.update(jobs[2]!.id, { nextAttemptAt: 50_000 }); // retry later: not due yet
+        clock = 2_000;
+        const first = await store.claim({ limit: 1, leaseMs: 60_000 });
+        assert.deepEqual(ids(first), [jobs[0]!.id]);
+        assert.equal(first[0]!.previousNode, null);
+        assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: 60_000 })), [jobs[1]!.id], 'held jobs, discovered and not-yet-due ones are not offered');
+        assert.deepEqual(await store.claim({ limit: 10, leaseMs: 60_000 }), []);
+        assert.deepEqual(await store.claim({ limit: 0, leaseMs: 60_000 }), []);
+        assert.deepEqual(await store.heartbeat([jobs[0]!.id], 60_000, info), [], 'nothing lost');
+        assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: 60_000 })), [jobs[1]!.id], 'given up by the heartbeat, so offered again');
+        clock = 50_000;
+        assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: 60_000 })), [jobs[2]!.id], 'due now');
+      });
+
+      test('in-flight jobs nobody holds are claimed as they are; an expired lease is taken over naming its holder', async () => {
+        const j = await store.discover(fileFor('/watch/inflight.mov'));
+        await advance(store, j.id, 'importing');
+        const got = await store.claim({ limit: 5, leaseMs: 40 });
+        assert.deepEqual(got.map((c) => [c.job.id, c.job.state, c.previousNode]), [[j.id, 'importing', null]]);
+        assert.deepEqual(await store.claim({ limit: 5, leaseMs: 40 }), []);
+        clock += 10_000;
+        await new Promise((r) => setTimeout(r, 120)); // PostgreSQL leases run on the database's clock
+        const again = await store.claim({ limit: 5, leaseMs: 60_000 });
+        assert.deepEqual(again.map((c) => [c.job.id, c.previousNode]), [[j.id, store.nodeId]]);
+      });
+
+      test('nodes: heartbeats list the node with its jobs; an ended job leaves its lease; release marks the node stopped', async () => {
+        const a = await store.discover(fileFor('/watch/n1.mov'));
+        const b = await store.discover(fileFor('/watch/n2.mov'));
+        await advance(store, a.id, 'queued');
+        await advance(store, b.id, 'queued');
+        assert.equal((await store.claim({ limit: 5, leaseMs: 60_000 })).length, 2);
+        await store.heartbeat([a.id, b.id], 60_000, info);
+        let nodes = await store.nodes();
+        assert.equal(nodes.length, 1);
+        assert.deepEqual([nodes[0]!.nodeId, nodes[0]!.host, nodes[0]!.pid, nodes[0]!.startedAt, nodes[0]!.stoppedAt, nodes[0]!.jobs], [store.nodeId, 'test-host', 4242, 500, null, [a.id, b.id]]);
+        assert.ok(nodes[0]!.heartbeatAt > 0);
+        assert.equal(await store.transition(a.id, 'queued', 'exposing'), true, 'the holder may move its job');
+        assert.equal(await store.transition(a.id, 'exposing', 'failed', { lastError: 'x' }), true);
+        assert.deepEqual((await store.nodes())[0]!.jobs, [b.id]);
+        await store.release();
+        nodes = await store.nodes();
+        assert.deepEqual(nodes[0]!.jobs, []);
+        assert.notEqual(nodes[0]!.stoppedAt, null);
+        assert.deepEqual(ids(await store.claim({ limit: 5, leaseMs: 60_000 })), [b.id], 'released: claimable again');
+      });
+    });
   });
 }
