@@ -58,6 +58,19 @@ export const httpUrl: Check = (v) => {
   return [issue(v, 'an http(s) URL such as "https://api.frame.io/v4"')];
 };
 
+/** Empty (the embedded SQLite store) or a PostgreSQL URL (issue 10: a fleet sharing one store). */
+export const optionalPgUrl: Check = (v) => {
+  if (v === '') return [];
+  if (typeof v === 'string' && URL.canParse(v) && /^postgres(ql)?:$/.test(new URL(v).protocol) && new URL(v).hostname !== '') return [];
+  return [issue(typeof v === 'string' ? v.replace(/:[^:@/]*@/, ':***@') : v, 'a PostgreSQL URL such as "postgres://postflow:PASSWORD@db.studio.lan:5432/postflow", or "" for the embedded SQLite store')];
+};
+
+/** Empty (not used) or 32 bytes as 64 hex digits (an AES-256 key). */
+export const optionalKey256: Check = (v) =>
+  typeof v === 'string' && (v === '' || /^[0-9a-fA-F]{64}$/.test(v))
+    ? []
+    : [issue(typeof v === 'string' ? `a value of ${v.length} characters` : v, '64 hex digits (32 random bytes, e.g. from `openssl rand -hex 32`), or "" when unused')];
+
 const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i;
 
 /** Empty (not configured) or a DNS name without scheme or path, as Cloudflare routes it. */

@@ -16,6 +16,8 @@ import {
   loopbackHost,
   oneOf,
   optionalHostname,
+  optionalKey256,
+  optionalPgUrl,
   positiveNumber,
   watchFolders,
   wholeNumber,
@@ -88,6 +90,15 @@ export interface Config {
   };
   readonly shutdown: { readonly graceSeconds: number };
   readonly log: { readonly level: LogLevel; readonly pretty: boolean };
+  readonly store: {
+    /** '' = the embedded SQLite store in stateDir; postgres://… = the fleet's shared PostgreSQL store. */
+    readonly url: string;
+    /** '' = generated once and kept in `<stateDir>/node-id`. */
+    readonly nodeId: string;
+    readonly leaseTimeoutSeconds: number;
+    /** 64 hex digits: encrypts the fleet's shared Frame.io login in PostgreSQL; '' = no shared login. */
+    readonly secretKey: string;
+  };
   readonly workers: number;
   /** Always an absolute path to an existing, writable folder. */
   readonly stateDir: string;
@@ -140,6 +151,8 @@ const F = {
   tunnelMode: format('postflow-tunnel-mode', oneOf(['quick', 'named'])),
   auth: format('postflow-frameio-auth', oneOf(['refresh_token', 'client_credentials'])),
   logLevel: format('postflow-log-level', oneOf(LOG_LEVELS)),
+  pgUrl: format('postflow-store-url', optionalPgUrl),
+  key256: format('postflow-key-256', optionalKey256),
 };
 
 /**
@@ -406,6 +419,38 @@ export const SCHEMA = {
       default: false,
       env: 'POSTFLOW_LOG_PRETTY',
       formatDoc: 'true | false',
+    },
+  },
+  store: {
+    url: {
+      doc: 'Job store: empty for the embedded SQLite store in stateDir; a PostgreSQL URL to share one queue among several daemons on one filespace (a fleet, see docs/scale-out.md). Carries the database password: a secret.',
+      format: F.pgUrl,
+      default: '',
+      env: 'POSTFLOW_STORE_URL',
+      sensitive: true,
+      formatDoc: '"" | postgres://user:password@host:port/database',
+    },
+    nodeId: {
+      doc: 'This daemon\'s name in the fleet (leases, `postflow status`). Empty: generated once from the host name and kept in <stateDir>/node-id.',
+      format: F.string,
+      default: '',
+      env: 'POSTFLOW_STORE_NODE_ID',
+      formatDoc: 'string',
+    },
+    leaseTimeoutSeconds: {
+      doc: 'A job whose daemon has not renewed its lease for this long (crashed, frozen, cut off) is taken over by another daemon of the fleet, which looks in Frame.io before importing again. Heartbeats go every third of it.',
+      format: F.seconds,
+      default: 30,
+      env: 'POSTFLOW_STORE_LEASE_TIMEOUT_SECONDS',
+      formatDoc: 'seconds > 0',
+    },
+    secretKey: {
+      doc: 'AES-256-GCM key (64 hex digits) that encrypts the fleet\'s shared Frame.io login in PostgreSQL, so the database alone cannot reveal it. Same value on every daemon of the fleet; empty: each daemon keeps its own refresh-token file.',
+      format: F.key256,
+      default: '',
+      env: 'POSTFLOW_STORE_SECRET_KEY',
+      sensitive: true,
+      formatDoc: '"" | 64 hex digits',
     },
   },
   workers: {

@@ -35,7 +35,7 @@ test('configForDisplay hides every secret that is set and leaves the config itse
 test('schemaDocs marks exactly the sensitive keys and gives every key an env variable', () => {
   const rows = schemaDocs();
   assert.deepEqual(rows.filter((r) => r.sensitive).map((r) => r.key), [...SENSITIVE_KEYS]);
-  assert.deepEqual([...SENSITIVE_KEYS].sort(), ['frameio.clientSecret', 'tunnel.token']);
+  assert.deepEqual([...SENSITIVE_KEYS].sort(), ['frameio.clientSecret', 'store.secretKey', 'store.url', 'tunnel.token']);
   for (const r of rows.filter((x) => !x.key.includes('[]'))) {
     assert.match(r.env, /^POSTFLOW_[A-Z0-9_]+$/, r.key);
     assert.ok(r.doc.length > 10, `${r.key} is documented`);
