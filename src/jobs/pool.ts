@@ -9,7 +9,8 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Job, JobStore } from './store.ts';
 
-export type StopReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled';
+// 'lease-lost': another node of the fleet took the job over (this one stopped heartbeating for too long).
+export type StopReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled' | 'lease-lost';
 
 export interface WorkerPoolOptions {
   store: JobStore;
@@ -17,6 +18,8 @@ export interface WorkerPoolOptions {
   logger: Logger;
   run: (job: Job, signal: AbortSignal) => Promise<void>;
   now?: () => number;
+  /** A worker slot became free (a job ended): whoever claims work for the pool may take more now. */
+  onSlotFree?: () => void;
 }
 
 export class WorkerPool {
@@ -30,13 +33,17 @@ export class WorkerPool {
   readonly #running = new Map<string, AbortController>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   #stopping = false;
+  readonly #concurrency: number;
+  readonly #onSlotFree: (() => void) | undefined;
 
   constructor(opts: WorkerPoolOptions) {
     this.#store = opts.store;
     this.#logger = opts.logger;
     this.#run = opts.run;
     this.#now = opts.now ?? Date.now;
-    this.#queue = new PQueue({ concurrency: Math.max(1, opts.concurrency) });
+    this.#concurrency = Math.max(1, opts.concurrency);
+    this.#onSlotFree = opts.onSlotFree;
+    this.#queue = new PQueue({ concurrency: this.#concurrency });
   }
 
   /** Offers a queued job to the pool, now or at its `nextAttemptAt`. */
@@ -75,6 +82,7 @@ export class WorkerPool {
       this.#pending.delete(id);
     }
     if (this.#stopping) return;
+    this.#onSlotFree?.();
     // A runner that scheduled a retry left the job queued with a future attempt time.
     const after = await this.#store.get(id);
     if (after?.state === 'queued') this.enqueue(after);
@@ -95,6 +103,22 @@ export class WorkerPool {
 
   isRunning(id: string): boolean {
     return this.#running.has(id);
+  }
+
+  /** Does the pool have this job (waiting, running, or waiting for its retry time)? */
+  holds(id: string): boolean {
+    return this.#pending.has(id) || this.#timers.has(id);
+  }
+
+  /** Every job the pool has: what this node's leases must cover. */
+  heldIds(): string[] {
+    return [...this.#pending, ...this.#timers.keys()];
+  }
+
+  /** Jobs the pool could start now without waiting: 0 while paused or stopping. */
+  get freeSlots(): number {
+    if (this.#stopping || this.#queue.isPaused) return 0;
+    return Math.max(0, this.#concurrency - this.#queue.pending - this.#queue.size);
   }
 
   runningIds(): string[] {

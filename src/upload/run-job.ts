@@ -70,7 +70,7 @@ export type JobOutcome =
   | { state: 'failed'; reason: string; durationMs: number | null; attempts: number };
 
 /** Why the pool aborted a running job (AbortSignal reason). */
-type AbortReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled';
+type AbortReason = 'shutdown' | 'file-changed' | 'file-removed' | 'cancelled' | 'lease-lost';
 
 /** The tunnel came back under another hostname while Frame.io pulled from the old one. */
 class UrlChanged extends Error {}
@@ -407,6 +407,12 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
   async function settle(job: Job, err: unknown, signal: AbortSignal, log: Logger): Promise<void> {
     const from = job.state;
     const reason = signal.aborted ? (signal.reason as AbortReason) : undefined;
+    if (reason === 'lease-lost') {
+      // Another node of the fleet owns the job now and cleans up this attempt (it looks in Frame.io before
+      // importing again); anything written here would only undo its work, and the store refuses it anyway.
+      log.warn({ event: 'lease-lost' }, 'another node took this job over (this node missed its heartbeats): attempt abandoned');
+      return;
+    }
     if (reason === 'shutdown') {
       // The import stays half-done at Frame.io; the next start deletes it and re-imports (cleanupPrevious).
       // Should a newer version hold the path by then, the start-up recovery drops this job.
