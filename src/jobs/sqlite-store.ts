@@ -100,6 +100,8 @@ const MIGRATIONS: readonly string[] = [
   // Issue 10: leases, the same claim protocol as the PostgreSQL store, with one node.
   `ALTER TABLE jobs ADD COLUMN lease_node TEXT;
    ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+   -- claims look only at active jobs: done ones pile up by the hundred thousand
+   CREATE INDEX jobs_claimable ON jobs(created_at) WHERE state IN ('stable', 'queued', 'exposing', 'importing');
    CREATE TABLE nodes (
      node_id TEXT PRIMARY KEY,
      host TEXT NOT NULL,
@@ -543,7 +545,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
         const n = Math.max(0, Math.floor(limit));
         if (n === 0) return [];
         const rows = stmt(
-          `SELECT * FROM jobs WHERE (lease_node IS NULL OR lease_expires_at < ?) AND (
+          `SELECT * FROM jobs WHERE state IN ('stable', 'queued', 'exposing', 'importing') AND (lease_node IS NULL OR lease_expires_at < ?) AND (
              (state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
              OR state IN (${IN_FLIGHT_IN})
              OR (state = 'stable' AND updated_at <= ?))
