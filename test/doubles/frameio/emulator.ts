@@ -238,7 +238,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const localUpload = (folder: FolderAsset, name: string, fileSize: number) => {
     const file = store.createFile(folder, name, fileSize);
     newEntry(file, folder, 'local_upload', null);
-    const uploadUrls = uploads.plan(baseUrl, file.id, fileSize, file.mediaType, opts.uploadUrlTtlSeconds ?? 3600, Date.now());
+    let ttlSeconds = opts.uploadUrlTtlSeconds ?? 3600;
+    if (faults.expireUploadUrlsNext > 0) {
+      faults.expireUploadUrlsNext--;
+      ttlSeconds = -1;
+    }
+    const uploadUrls = uploads.plan(baseUrl, file.id, fileSize, file.mediaType, ttlSeconds, Date.now());
     return { file, uploadUrls };
   };
 
@@ -352,7 +357,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       entry.firstRequestAt ??= rec.at;
     }
     if (file && !file.uploadedAt) file.uploadedAt = isoMicros(rec.at);
-    const a = req.method === 'PUT' && m ? await uploads.put(req, fileId, part, url.searchParams, Date.now()) : { status: 405 as number, xml: undefined, done: undefined };
+    let a: { status: number; xml?: string | undefined; done?: { sha256: string; size: number } | undefined };
+    if (req.method === 'PUT' && m && faults.failUploadPartsNext > 0) {
+      faults.failUploadPartsNext--;
+      a = { status: 500, xml: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>' };
+    } else {
+      a = req.method === 'PUT' && m ? await uploads.put(req, fileId, part, url.searchParams, Date.now()) : { status: 405, xml: undefined, done: undefined };
+    }
     if (a.status !== 200) req.resume();
     rec.status = a.status;
     if (p && a.status === 200 && entry) entry.bytesReceived += p.size;

@@ -29,6 +29,10 @@ export interface Faults {
   sourceDnsDelayMs: number;
   /** Delay every /v4 answer by this many milliseconds (a slow API, for timeout tests). */
   apiDelayMs: number;
+  /** The next N local_upload files get part URLs that have already expired (S3 answers 403 AccessDenied). */
+  expireUploadUrlsNext: number;
+  /** The next N part PUTs to storage answer 500 InternalError (body discarded). */
+  failUploadPartsNext: number;
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -44,6 +48,8 @@ export const DEFAULT_FAULTS: Faults = {
   stallPullsNext: 0,
   sourceDnsDelayMs: 0,
   apiDelayMs: 0,
+  expireUploadUrlsNext: 0,
+  failUploadPartsNext: 0,
 };
 
 export interface LedgerRequest {
