@@ -308,6 +308,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         folders: config.watch.folders.map((f) => ({ path: f.path, include: [...f.include], exclude: [...f.exclude] })),
         pollIntervalMs: config.watch.pollIntervalSeconds * 1000,
         stabilityMs: config.watch.stabilitySeconds * 1000,
+        native: config.watch.nativeEventsMaxFiles > 0,
+        nativeMaxFiles: config.watch.nativeEventsMaxFiles,
         logger: logger.child({ room: 'watch' }),
         baseline: baselining,
         isKnown: (path, size, mtimeMs) => store.isKnownSync?.(path, size, mtimeMs) ?? false,

@@ -229,7 +229,7 @@ interface RawWatchFolder {
 }
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 type RawConfig = Mutable<Omit<Config, 'watch'>> & {
-  watch: { folders: RawWatchFolder[]; stabilitySeconds: number; pollIntervalSeconds: number };
+  watch: { folders: RawWatchFolder[]; stabilitySeconds: number; pollIntervalSeconds: number; nativeEventsMaxFiles: number };
 };
 
 function buildConfig(

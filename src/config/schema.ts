@@ -50,6 +50,7 @@ export interface Config {
     readonly folders: readonly WatchFolderConfig[];
     readonly stabilitySeconds: number;
     readonly pollIntervalSeconds: number;
+    readonly nativeEventsMaxFiles: number;
   };
   readonly frameio: {
     readonly apiUrl: string;
@@ -144,6 +145,7 @@ const F = {
   loopback: format('postflow-loopback-host', loopbackHost),
   port: format('postflow-port', wholeNumber(0, 65535), toNumber),
   count: format('postflow-count', wholeNumber(1), toNumber),
+  countOrZero: format('postflow-count-or-zero', wholeNumber(0), toNumber),
   seconds: format('postflow-seconds', positiveNumber(), toNumber),
   secondsOrZero: format('postflow-seconds-or-zero', positiveNumber({ allowZero: true }), toNumber),
   boolean: format('postflow-boolean', boolean, toBoolean),
@@ -196,6 +198,13 @@ export const SCHEMA = {
       default: 5,
       env: 'POSTFLOW_WATCH_POLL_INTERVAL_SECONDS',
       formatDoc: 'seconds > 0',
+    },
+    nativeEventsMaxFiles: {
+      doc: 'Up to this many files in a watch folder, chokidar\'s native events (inotify/FSEvents) tell postflow about local writes at once; above it the sweep alone notices files, because chokidar keeps state for every file (hundreds of MB at 100k files). 0 turns native events off.',
+      format: F.countOrZero,
+      default: 20000,
+      env: 'POSTFLOW_WATCH_NATIVE_EVENTS_MAX_FILES',
+      formatDoc: 'whole number ≥ 0',
     },
   },
   frameio: {

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
 import { PF_ERR_WATCH_INVALID_OPTIONS } from './errors.ts';
 import { createFilter, type PathFilter } from './filters.ts';
+import { startNativeEvents, type NativeEvents } from './native.ts';
 import { createStabilityTracker, sameStat, type FileStat, type StabilityTracker } from './stability.ts';
 import { createSweeper, forEachUpsert, type SweepOutcome, type Sweeper } from './sweeper.ts';
 
@@ -23,10 +23,12 @@ export interface WatcherOptions {
   /** How long size, mtime and inode must stay unchanged before a file is 'stable'. */
   stabilityMs: number;
   /**
-   * Native file system events as an accelerator on top of the sweep: one fs.watch (inotify) per folder the
-   * sweep found, so a local write is seen at once instead of at the next poll. Default true.
+   * Native file system events (chokidar: inotify/FSEvents) as an accelerator on top of the sweep, so a
+   * local write is seen at once instead of at the next poll. Default true.
    */
   native?: boolean;
+  /** Above this many files in a folder its native events are off (chokidar keeps state per file). Default 20,000. */
+  nativeMaxFiles?: number;
   logger: Logger;
   /** Monotonic milliseconds; injected by tests. */
   now?: () => number;
@@ -99,13 +101,15 @@ interface FolderState {
   records: Map<string, FileRecord>;
   tracker: StabilityTracker;
   missing: boolean;
+  native: NativeEvents | undefined;
+  /** Native events were turned off for size; logged once. */
+  nativeTooBig: boolean;
 }
 
 // Final stats before 'stable' run in small batches so a burst of thousands of files does not open them all.
 const FINAL_STAT_BATCH = 32;
-// Native watches are an accelerator; past this many folders the sweep alone does the work (inotify's
-// per-user watch limit is 8192 on older kernels and is shared with every other program of the user).
-const MAX_NATIVE_FOLDERS = 4096;
+const DEFAULT_NATIVE_MAX_FILES = 20_000;
+const NATIVE_READY_WAIT_MS = 5_000;
 
 function validate(opts: WatcherOptions): void {
   if (!Number.isFinite(opts.pollIntervalMs) || opts.pollIntervalMs <= 0) {
@@ -127,9 +131,6 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
   readonly #now: () => number;
   readonly #folders: FolderState[];
   #sweeper: Sweeper | undefined;
-  /** Absolute folder → its native watch. */
-  readonly #native = new Map<string, fs.FSWatcher>();
-  #nativeFull = false;
   #chain: Promise<void> = Promise.resolve();
   #sweepTimer: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
@@ -151,6 +152,8 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
       records: new Map(),
       tracker: createStabilityTracker({ stabilityMs: opts.stabilityMs }),
       missing: false,
+      native: undefined,
+      nativeTooBig: false,
     }));
   }
 
@@ -162,6 +165,10 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     );
     await this.#serial(() => this.#sweepAll());
     this.#firstSweep = false;
+    // Native events armed before start() resolves, so a file written right after is reported at once (the
+    // sweep would find it anyway; the wait is bounded so a slow mount never holds up the daemon).
+    const armed = Promise.all(this.#folders.map((f) => f.native?.ready));
+    await Promise.race([armed, new Promise((r) => setTimeout(r, NATIVE_READY_WAIT_MS).unref())]);
     const present = new Map<string, WatchedFile>();
     for (const f of this.#folders) {
       for (const [relPath, rec] of f.records) {
@@ -186,8 +193,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     this.#stopped = true;
     clearTimeout(this.#sweepTimer);
     clearTimeout(this.#dueTimer);
-    for (const w of this.#native.values()) w.close();
-    this.#native.clear();
+    await Promise.all(this.#folders.map((f) => f.native?.close()));
     await this.#chain;
     await this.#sweeper?.close();
   }
@@ -249,6 +255,9 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     if (outcome.kind === 'missing') {
       if (!f.missing) {
         f.missing = true;
+        // A watch on a vanished root sees nothing; a fresh one starts when the folder is back.
+        void f.native?.close();
+        f.native = undefined;
         this.#log.warn(
           { folder: f.root, code: outcome.code, err: outcome.message },
           'watch folder is gone; keeping its files and retrying every poll interval',
@@ -274,7 +283,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
       this.#applyStat(f, relPath, { size, mtimeMs, ino }, now);
     });
     for (const relPath of outcome.removed) this.#applyRemoved(f, relPath);
-    this.#updateNative(f, outcome.dirsAdded, outcome.dirsRemoved);
+    this.#updateNative(f, outcome.files);
     if (seenNow !== undefined) {
       for (const relPath of [...f.records.keys()]) if (!seenNow.has(relPath)) this.#applyRemoved(f, relPath);
     }
@@ -394,36 +403,21 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     }, Math.max(0, at - this.#now()));
   }
 
-  /** Keeps one native watch per folder the sweep knows, within MAX_NATIVE_FOLDERS. */
-  #updateNative(f: FolderState, added: string[], removed: string[]): void {
-    if (this.#opts.native === false || this.#stopped) return;
-    for (const dir of removed) {
-      this.#native.get(dir)?.close();
-      this.#native.delete(dir);
-    }
-    for (const dir of added) {
-      if (this.#native.has(dir)) continue;
-      if (this.#native.size >= MAX_NATIVE_FOLDERS) {
-        if (!this.#nativeFull) this.#log.info({ folders: this.#native.size }, 'native watches capped; further folders are noticed by the sweep alone');
-        this.#nativeFull = true;
-        break;
+  /** Native events for a folder while it is small enough for chokidar's per-file state to be cheap. */
+  #updateNative(f: FolderState, files: number): void {
+    if (this.#opts.native === false || this.#stopped || f.missing) return;
+    const max = this.#opts.nativeMaxFiles ?? DEFAULT_NATIVE_MAX_FILES;
+    if (files > max) {
+      if (!f.nativeTooBig) {
+        this.#log.info({ folder: f.root, files, max }, `native events off for this folder (${files} files > watch.nativeEventsMaxFiles ${max}): the sweep alone notices files`);
+        f.nativeTooBig = true;
       }
-      let w: fs.FSWatcher;
-      try {
-        w = fs.watch(dir, { persistent: false }, (_event, name) => {
-          if (typeof name === 'string' && name !== '') this.#nudge(f, dir + path.sep + name);
-        });
-      } catch (err) {
-        // ENOSPC (inotify limit), EACCES, or gone already: the sweep still covers this folder.
-        this.#log.debug({ folder: dir, err: describeError(err) }, 'no native watch for this folder (the sweep still runs)');
-        continue;
-      }
-      w.on('error', () => {
-        w.close();
-        if (this.#native.get(dir) === w) this.#native.delete(dir);
-      });
-      this.#native.set(dir, w);
+      void f.native?.close();
+      f.native = undefined;
+      return;
     }
+    f.nativeTooBig = false;
+    f.native ??= startNativeEvents({ root: f.root, filter: f.filter, onPath: (p) => this.#nudge(f, p), logger: this.#log });
   }
 
   /** A native event for `absPath`: one lstat now instead of waiting for the next sweep. */
