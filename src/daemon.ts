@@ -5,7 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -18,9 +18,12 @@ import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { WorkerPool } from './jobs/pool.ts';
 import { openSqliteStore } from './jobs/sqlite-store.ts';
+import { createClaimer, type Claimer } from './jobs/claimer.ts';
+import { openJobStore, resolveNodeId } from './jobs/open-store.ts';
+import { redactStoreUrl } from './jobs/pg-store.ts';
 import { ERR_JOBS_PATH_TAKEN } from './jobs/errors.ts';
 import { ACTIVE_STATES, IN_FLIGHT_STATES } from './jobs/states.ts';
-import type { Job, JobStore } from './jobs/store.ts';
+import type { ClaimedJob, Job, JobStore } from './jobs/store.ts';
 import { createFileServer } from './server/public-server.ts';
 import { createTunnel } from './tunnel/supervisor.ts';
 import type { AuthGate } from './upload/ports.ts';
@@ -126,7 +129,12 @@ function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCa
 export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, logger } = opts;
   const log = logger.child({ room: 'daemon' });
-  const store = await openSqliteStore({ path: join(config.stateDir, 'postflow.db') });
+  // SQLite in the state dir, or the fleet's PostgreSQL (store.url): several daemons, one queue.
+  const nodeId = resolveNodeId(config.stateDir, config.store.nodeId);
+  const store = await openJobStore({ url: config.store.url, stateDir: config.stateDir, nodeId, logger: logger.child({ room: 'jobs' }) });
+  if (config.store.url) log.info({ event: 'store', store: redactStoreUrl(config.store.url), node: nodeId }, `job store: PostgreSQL, shared by the fleet; this daemon is node ${nodeId}`);
+  const leaseMs = config.store.leaseTimeoutSeconds * 1000;
+  const nodeInfo = { host: hostname(), pid: process.pid, startedAt: Date.now() };
   // Done/failed messages per watch folder; a webhook URL is a credential, so the log scrubber knows them.
   opts.secrets?.add(...notifySecrets(config.watch.folders));
   const notifier = createNotifier({ folders: config.watch.folders, logger: logger.child({ room: 'notify' }) });
@@ -163,6 +171,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let watcher: ReturnType<typeof createWatcher> | undefined;
   let pool: WorkerPool | undefined;
+  let claimer: Claimer | undefined;
   /** Resolved destination folder per watch folder (a project id stands for its root folder). */
   const destinations: string[] = config.watch.folders.map((f) => f.destination);
 
@@ -180,7 +189,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!(await store.transition(job.id, 'discovered', 'stable'))) return;
     if (!(await store.transition(job.id, 'stable', 'queued', { nextAttemptAt: null }))) return;
     logger.info({ job: job.id, file: job.path, event: 'queued', size: file.size }, 'stable: queued for upload');
-    pool?.enqueue({ id: job.id, nextAttemptAt: null });
+    // Taken through a claim like any queued job, so that in a fleet exactly one node runs it.
+    claimer?.trigger();
   }
 
   async function onRemoved(ev: { path: string }): Promise<void> {
@@ -197,7 +207,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   /** Jobs that found their watch folder gone wait for it; when it is back they go at once. */
   async function onFolderBack(ev: { folderIndex: number }): Promise<void> {
     for (const job of await store.list({ states: ['queued'] })) {
-      if (job.folderIndex === ev.folderIndex && waitsForFolder(job)) pool?.enqueue({ id: job.id, nextAttemptAt: null });
+      // Only jobs this node holds: another node's waiting jobs are re-offered by that node's own watcher.
+      if (job.folderIndex === ev.folderIndex && waitsForFolder(job) && pool?.holds(job.id)) pool.enqueue({ id: job.id, nextAttemptAt: null });
     }
   }
 
@@ -266,14 +277,14 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
           admin.attemptEnded(await store.get(job.id).catch(() => undefined));
         }
       };
-      pool = new WorkerPool({ store, concurrency: config.workers, logger, run });
+      pool = new WorkerPool({ store, concurrency: config.workers, logger, run, onSlotFree: () => claimer?.trigger() });
       admin.attach({
         tunnel: () => {
           const t = tunnel?.state();
           return t && { status: t.status, publicUrl: t.publicUrl, urlSince: t.urlSince, restarts: t.restarts, lastError: t.lastError };
         },
         paused: () => pool?.paused ?? false,
-        enqueue: (job) => pool?.enqueue(job),
+        enqueue: () => claimer?.trigger(),
       });
       tokens.on('auth-lost', () => {
         pool?.pause();
@@ -285,22 +296,36 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         log.info({ event: 'uploads-resumed' }, 'Frame.io login restored: uploads resume');
       });
 
-      // Jobs a previous run left behind: anything past discovery goes back to the queue; the runner cleans
-      // up a half-done import before it starts again.
-      for (const job of await store.list({ states: ['stable', 'queued', 'exposing', 'importing'], order: 'asc' })) {
-        try {
-          if (job.state !== 'queued' && !(await store.transition(job.id, job.state, 'queued', { attempts: Math.max(0, job.attempts - 1) }))) continue;
-        } catch (err) {
-          if (!isPostflowError(err, ERR_JOBS_PATH_TAKEN)) throw err;
-          // The file changed during that upload and a newer job already holds the path: this one is superseded.
-          if (job.frameioFileId) await frameio.deleteFile(job.frameioFileId).catch(() => undefined);
-          await store.transition(job.id, job.state, 'cancelled', { lastError: 'superseded by a newer version of the file' });
-          log.info({ job: job.id, file: job.path, event: 'cancelled' }, 'job from the previous run superseded by a newer version of the file');
-          continue;
+      // Work comes by claim (a lease for this node): queued jobs, and jobs a stopped node left behind — a
+      // previous run of this daemon, or in a fleet another node that stopped heartbeating. Those found past
+      // `queued` go back to the queue first; the runner cleans up a half-done import before it starts again
+      // (it looks in Frame.io when the crash came between "remote_upload sent" and "answer stored").
+      const pool_ = pool;
+      const adopt = async ({ job, previousNode }: ClaimedJob): Promise<void> => {
+        const takeover = previousNode !== null && previousNode !== nodeId;
+        if (job.state !== 'queued') {
+          try {
+            if (!(await store.transition(job.id, job.state, 'queued', { attempts: Math.max(0, job.attempts - 1) }))) return;
+          } catch (err) {
+            if (!isPostflowError(err, ERR_JOBS_PATH_TAKEN)) throw err;
+            // The file changed during that upload and a newer job already holds the path: this one is superseded.
+            if (job.frameioFileId) await frameio.deleteFile(job.frameioFileId).catch(() => undefined);
+            await store.transition(job.id, job.state, 'cancelled', { lastError: 'superseded by a newer version of the file' });
+            log.info({ job: job.id, file: job.path, event: 'cancelled' }, 'job from the previous run superseded by a newer version of the file');
+            return;
+          }
         }
-        log.info({ job: job.id, file: job.path, event: 'resume', was: job.state }, 'resuming a job from the previous run');
-        pool.enqueue({ id: job.id, nextAttemptAt: job.nextAttemptAt });
-      }
+        if (takeover) {
+          log.warn({ job: job.id, file: job.path, event: 'takeover', was: job.state, from: previousNode }, `taking over a job from node ${previousNode}, which stopped heartbeating`);
+        } else if (job.state !== 'queued' || job.createdAt < nodeInfo.startedAt) {
+          log.info({ job: job.id, file: job.path, event: 'resume', was: job.state }, 'resuming a job from the previous run');
+        }
+        pool_.enqueue({ id: job.id, nextAttemptAt: job.nextAttemptAt });
+      };
+      // The leases of this node's previous run are its own: given up first, so the claims take them back now.
+      await store.heartbeat([], leaseMs, nodeInfo);
+      claimer = createClaimer({ store, pool, leaseMs, intervalMs: Math.min(1000, leaseMs / 3), info: nodeInfo, logger: log, adopt });
+      claimer.start();
 
       const firstStart = (await store.getMeta('baseline')) === undefined;
       const baselining = firstStart && !opts.uploadExisting;
@@ -338,8 +363,12 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     async stop() {
       log.info({ event: 'stopping' }, 'stopping: no new uploads; imports in flight get the grace period');
+      claimer?.drain();
       await watcher?.stop();
       await pool?.stop(config.shutdown.graceSeconds * 1000);
+      // Whatever did not finish goes back to the fleet at once, not after a lease timeout.
+      await claimer?.close();
+      await store.release().catch((err: unknown) => log.warn({ err: describeError(err) }, `could not give up this node's leases: ${describeError(err)}`));
       // Messages about the last jobs get a short chance; a receiver that is down must not hold the stop.
       await notifier.close(5_000);
       await tunnel?.stop();
