@@ -4,6 +4,8 @@
  * while the convict schema reuses the same checks as its `format` functions. Nothing here touches the disk.
  */
 import { isAbsolute } from 'node:path';
+import { BANDWIDTH_EXPECTED, bandwidthProblem } from './bandwidth.ts';
+import { QUIET_HOURS_EXPECTED, quietHoursProblem } from './quiet-hours.ts';
 
 /** One thing wrong with a value: `at` is appended to the key (`[0].path`, or '' for the value itself). */
 export interface Issue {
@@ -152,7 +154,27 @@ export const WATCH_FOLDER_KEYS = {
   notify: {
     doc: 'Optional messages when a file is done (name, size, duration, Frame.io link) or failed (reason): "webhook" gets a JSON POST, "slack" a Slack incoming-webhook message. The URLs are secrets: they are never shown or logged.',
     default: {},
-    formatDoc: '{ "webhook"?: URL, "slack"?: URL }',
+    formatDoc: '{ "webhook"?: URL, "slack"?: URL, "eachFile"?: boolean }',
+  },
+  bandwidth: {
+    doc: 'Cap on what this folder\'s files send, under the global `bandwidth`: a rate ("20M") or an rclone timetable ("08:00,5M 19:00,off"), local time; "off" = only the global cap.',
+    default: 'off',
+    formatDoc: 'rate or rclone timetable',
+  },
+  quietHours: {
+    doc: 'Windows ("09:00-18:00", several separated by spaces, may cross midnight) in which no new import of this folder starts; files are still watched and queued, and running imports finish.',
+    default: '',
+    formatDoc: '"HH:MM-HH:MM …" or ""',
+  },
+  priority: {
+    doc: 'Queue order: higher first, then oldest first.',
+    default: 0,
+    formatDoc: 'integer',
+  },
+  batchGapSeconds: {
+    doc: 'Files arriving in one sub-folder within this many seconds of each other form a batch: one notice when all are done or failed (log event "batch", webhook, Slack); per-file notices then only with notify.eachFile. 0 = no batches (a notice per file).',
+    default: 60,
+    formatDoc: 'seconds ≥ 0',
   },
 } as const;
 
@@ -191,10 +213,26 @@ function watchFolder(f: unknown, at: string): Issue[] {
     if (key in o) out.push(...oneOf(WATCH_FOLDER_KEYS[key].values)(o[key]).map((x) => ({ ...x, at: `${at}.${key}` })));
   }
   if ('notify' in o) out.push(...notifyTargets(o.notify, `${at}.notify`));
+  if ('bandwidth' in o) {
+    const p = bandwidthProblem(o.bandwidth);
+    if (p !== undefined) out.push({ at: `${at}.bandwidth`, found: `found ${show(o.bandwidth)} (${p})`, expected: BANDWIDTH_EXPECTED });
+  }
+  if ('quietHours' in o) {
+    const p = quietHoursProblem(o.quietHours);
+    if (p !== undefined) out.push({ at: `${at}.quietHours`, found: `found ${show(o.quietHours)} (${p})`, expected: QUIET_HOURS_EXPECTED });
+  }
+  if ('priority' in o) out.push(...wholeNumber(-1_000_000, 1_000_000)(o.priority).map((x) => ({ ...x, at: `${at}.priority`, expected: 'a whole number (higher goes first), e.g. 10 or -5' })));
+  if ('batchGapSeconds' in o) out.push(...positiveNumber({ allowZero: true })(o.batchGapSeconds).map((x) => ({ ...x, at: `${at}.batchGapSeconds` })));
   return out;
 }
 
-const NOTIFY_KEYS = ['webhook', 'slack'];
+/** The global `bandwidth`: a rate or an rclone timetable. */
+export const bandwidthCheck: Check = (v) => {
+  const p = bandwidthProblem(v);
+  return p === undefined ? [] : [{ at: '', found: `found ${show(v)} (${p})`, expected: BANDWIDTH_EXPECTED }];
+};
+
+const NOTIFY_KEYS = ['webhook', 'slack', 'eachFile'];
 
 /** `{ webhook?, slack? }`, each an http(s) URL. Values are secrets (a Slack URL is its own credential): never echoed. */
 function notifyTargets(v: unknown, at: string): Issue[] {
@@ -205,6 +243,8 @@ function notifyTargets(v: unknown, at: string): Issue[] {
   for (const [key, url] of Object.entries(v as Record<string, unknown>)) {
     if (!NOTIFY_KEYS.includes(key)) {
       out.push({ at: `${at}.${key}`, found: 'unknown key', expected: `only ${NOTIFY_KEYS.join(', ')}${suggest(key, NOTIFY_KEYS)}` });
+    } else if (key === 'eachFile') {
+      if (typeof url !== 'boolean') out.push(issue(url, 'true or false (per-file notices besides the batch notice)', `${at}.${key}`));
     } else if (typeof url !== 'string' || !URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) {
       out.push({ at: `${at}.${key}`, found: `found a ${typeof url === 'string' ? 'string that is not an http(s) URL' : typeof url} (not shown: it may hold a secret)`, expected: 'an http(s) URL' });
     }

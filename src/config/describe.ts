@@ -24,7 +24,7 @@ export function configForDisplay(config: Config): Record<string, unknown> {
   }
   // Notification URLs carry their own credential (a Slack webhook URL is enough to post to the channel).
   for (const folder of (copy.watch as { folders: { notify?: Record<string, string> }[] }).folders) {
-    for (const key of Object.keys(folder.notify ?? {})) folder.notify![key] = REDACTED_VALUE;
+    for (const key of Object.keys(folder.notify ?? {})) if (typeof folder.notify![key] === 'string') folder.notify![key] = REDACTED_VALUE;
   }
   return copy;
 }

@@ -98,6 +98,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   checkStateDir(config, problems, machine);
   checkTunnel(config, problems, machine);
   checkPorts(config, problems, machine);
+  checkQueue(config, problems, machine);
   if (opts.checkCredentials ?? true) checkCredentials(config, problems, machine);
   if (location) checkSecretFileMode(location.path, fileObject, machine);
   if (machine.lines.length > 0) throw PF_ERR_CONFIG_INVALID(machine.lines, source);
@@ -225,7 +226,11 @@ interface RawWatchFolder {
   onExisting?: WatchFolderConfig['onExisting'];
   upload?: WatchFolderConfig['upload'];
   afterUpload?: WatchFolderConfig['afterUpload'];
-  notify?: { webhook?: string; slack?: string };
+  notify?: { webhook?: string; slack?: string; eachFile?: boolean };
+  bandwidth?: string;
+  quietHours?: string;
+  priority?: number;
+  batchGapSeconds?: number;
 }
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
 type RawConfig = Mutable<Omit<Config, 'watch'>> & {
@@ -250,6 +255,10 @@ function buildConfig(
     upload: f.upload ?? 'auto',
     afterUpload: f.afterUpload ?? 'leave',
     notify: { ...f.notify },
+    bandwidth: f.bandwidth ?? 'off',
+    quietHours: f.quietHours ?? '',
+    priority: f.priority ?? 0,
+    batchGapSeconds: f.batchGapSeconds ?? 60,
   }));
   const cloudflared = raw.tunnel.cloudflaredPath;
   return {
@@ -365,6 +374,13 @@ function checkPorts(config: Config, earlier: Problems, out: Problems): void {
   if (earlier.touches('server.port') || earlier.touches('admin.port')) return;
   if (config.server.port !== 0 && config.server.port === config.admin.port) {
     out.add('admin.port', `found ${config.admin.port}, the same port as server.port`, 'a different port (or 0): the admin listener must stay separate from the public one');
+  }
+}
+
+function checkQueue(config: Config, earlier: Problems, out: Problems): void {
+  if (earlier.touches('queue.smallFileWorkers') || earlier.touches('workers')) return;
+  if (config.queue.smallFileWorkers > 0 && config.queue.smallFileWorkers >= config.workers) {
+    out.add('queue.smallFileWorkers', `found ${config.queue.smallFileWorkers} with workers ${config.workers}`, 'fewer than workers (the rest serve files of any size), or 0');
   }
 }
 

@@ -10,6 +10,7 @@
 import convict from 'convict';
 import {
   anyString,
+  bandwidthCheck,
   boolean,
   httpUrl,
   listenHost,
@@ -40,8 +41,16 @@ export interface WatchFolderConfig {
   readonly onExisting: 'version' | 'new' | 'skip';
   readonly upload: 'auto' | 'remote' | 'direct';
   readonly afterUpload: 'leave' | 'move' | 'sidecar';
-  /** Where to say that a file is done or failed; both optional (secrets). */
-  readonly notify: { readonly webhook?: string; readonly slack?: string };
+  /** Where to say that a file is done or failed; both optional (secrets). `eachFile`: per-file notices too. */
+  readonly notify: { readonly webhook?: string; readonly slack?: string; readonly eachFile?: boolean };
+  /** Folder cap: a rate or an rclone timetable (see config/bandwidth.ts); "off" = only the global cap. */
+  readonly bandwidth: string;
+  /** Windows in which no new import of this folder starts (see config/quiet-hours.ts); "" = none. */
+  readonly quietHours: string;
+  /** Higher first; equal priorities oldest first. */
+  readonly priority: number;
+  /** Files arriving within this many seconds of each other in one sub-folder form a batch; 0 = no batches. */
+  readonly batchGapSeconds: number;
 }
 
 /** The effective configuration, as `loadConfig` returns it: validated, defaults filled, paths absolute, frozen. */
@@ -101,6 +110,9 @@ export interface Config {
     readonly secretKey: string;
   };
   readonly workers: number;
+  /** Global cap on what postflow sends: a rate or an rclone timetable; "off" = no cap. */
+  readonly bandwidth: string;
+  readonly queue: { readonly smallFileBytes: number; readonly smallFileWorkers: number };
   /** Always an absolute path to an existing, writable folder. */
   readonly stateDir: string;
 }
@@ -146,6 +158,7 @@ const F = {
   port: format('postflow-port', wholeNumber(0, 65535), toNumber),
   count: format('postflow-count', wholeNumber(1), toNumber),
   countOrZero: format('postflow-count-or-zero', wholeNumber(0), toNumber),
+  bandwidth: format('postflow-bandwidth', bandwidthCheck),
   seconds: format('postflow-seconds', positiveNumber(), toNumber),
   secondsOrZero: format('postflow-seconds-or-zero', positiveNumber({ allowZero: true }), toNumber),
   boolean: format('postflow-boolean', boolean, toBoolean),
@@ -468,6 +481,29 @@ export const SCHEMA = {
     default: 4,
     env: 'POSTFLOW_WORKERS',
     formatDoc: 'whole number ≥ 1',
+  },
+  bandwidth: {
+    doc: 'Cap on everything postflow sends (file server responses, direct-upload parts), in bytes per second as in rclone --bwlimit: a rate ("50M" = 50 MiB/s, "1.5G", "off") or a timetable in local time ("08:00,20M 19:00,off", "Mon-08:00,10M Sat-00:00,off"). Changes are picked up while running (SIGHUP or saving the file).',
+    format: F.bandwidth,
+    default: 'off',
+    env: 'POSTFLOW_BANDWIDTH',
+    formatDoc: 'rate or rclone timetable',
+  },
+  queue: {
+    smallFileBytes: {
+      doc: 'Files up to this size (bytes) count as small: they may use the workers kept for small files.',
+      format: F.countOrZero,
+      default: 2147483648,
+      env: 'POSTFLOW_QUEUE_SMALL_FILE_BYTES',
+      formatDoc: 'bytes ≥ 0',
+    },
+    smallFileWorkers: {
+      doc: 'Workers that only take small files, so a short file never waits behind a long run of large ones; 0 = none kept. Must be less than workers.',
+      format: F.countOrZero,
+      default: 1,
+      env: 'POSTFLOW_QUEUE_SMALL_FILE_WORKERS',
+      formatDoc: 'whole number ≥ 0, < workers',
+    },
   },
   stateDir: {
     doc: 'Folder for the job store, the refresh token and other state (created with mode 0700). Relative paths are resolved against the config file\'s folder.',

@@ -67,6 +67,10 @@ describe('a good configuration', () => {
       upload: 'auto',
       afterUpload: 'leave',
       notify: {},
+      bandwidth: 'off',
+      quietHours: '',
+      priority: 0,
+      batchGapSeconds: 60,
     });
     assert.equal(c.watch.stabilitySeconds, 30);
     assert.equal(c.workers, 4);
@@ -207,9 +211,40 @@ describe('broken configurations: one line per problem naming key, found and expe
     assert.deepEqual([...problems].sort(), [
       'watch.folders[0].destination: missing — expected a Frame.io folder or project id',
       'watch.folders[0].include: found "*.mov" — expected an array of glob strings such as ["**/*.mov"]',
-      'watch.folders[0].layuot: unknown key — expected only path, destination, include, exclude, layout, onExisting, upload, afterUpload, notify (did you mean "layout"?)',
+      'watch.folders[0].layuot: unknown key — expected only path, destination, include, exclude, layout, onExisting, upload, afterUpload, notify, bandwidth, quietHours, priority, batchGapSeconds (did you mean "layout"?)',
       'watch.folders[0].onExisting: found "replace" — expected one of "version", "new", "skip"',
     ]);
+  });
+
+  test('bandwidth, quiet hours, priority, batch gap and the small-file share: the part at fault is named', () => {
+    const f = fixture();
+    const problems = problemsOf({
+      argvConfigPath: f.write({
+        ...f.good,
+        bandwidth: '08:00,20M 19:00,fast',
+        workers: 2,
+        queue: { smallFileWorkers: 2 },
+        watch: { folders: [{ path: f.watch, destination: 'A', bandwidth: '10Q', quietHours: '09:00-26:00', priority: 1.5, batchGapSeconds: -1, notify: { eachFile: 'yes' } }] },
+      }),
+      env: f.env,
+    });
+    assert.deepEqual([...problems].sort(), [
+      'bandwidth: found "08:00,20M 19:00,fast" (slot "19:00,fast": "fast" is not a rate) — expected a rate in bytes per second such as "50M", "1.5G", "800K" or "off" (K/M/G are 1024-based, as in rclone), or an rclone --bwlimit timetable such as "08:00,20M 19:00,off" or "Mon-08:00,10M Sat-00:00,off"',
+      'queue.smallFileWorkers: found 2 with workers 2 — expected fewer than workers (the rest serve files of any size), or 0',
+      'watch.folders[0].bandwidth: found "10Q" ("10Q" is not a rate) — expected a rate in bytes per second such as "50M", "1.5G", "800K" or "off" (K/M/G are 1024-based, as in rclone), or an rclone --bwlimit timetable such as "08:00,20M 19:00,off" or "Mon-08:00,10M Sat-00:00,off"',
+      'watch.folders[0].batchGapSeconds: found -1 — expected a number ≥ 0',
+      'watch.folders[0].notify.eachFile: found "yes" — expected true or false (per-file notices besides the batch notice)',
+      'watch.folders[0].priority: found 1.5 — expected a whole number (higher goes first), e.g. 10 or -5',
+      'watch.folders[0].quietHours: found "09:00-26:00" ("09:00-26:00": "26:00" is not a time HH:MM) — expected windows "HH:MM-HH:MM" separated by spaces, such as "09:00-18:00" or "09:00-12:00 22:00-06:00", or "" for none',
+    ]);
+    const ok = loadConfig({
+      argvConfigPath: f.write({ ...f.good, bandwidth: 'Mon-08:00,10M Sat-00:00,off', watch: { folders: [{ path: f.watch, destination: 'A', bandwidth: '1.5G', quietHours: '09:00-18:00', priority: 5, batchGapSeconds: 0, notify: { eachFile: true } }] } }),
+      env: f.env,
+    });
+    assert.equal(ok.bandwidth, 'Mon-08:00,10M Sat-00:00,off');
+    assert.deepEqual(ok.queue, { smallFileBytes: 2147483648, smallFileWorkers: 1 });
+    assert.equal(ok.watch.folders[0]!.priority, 5);
+    assert.equal(ok.watch.folders[0]!.notify.eachFile, true);
   });
 
   test('overlapping watch folders', () => {
