@@ -148,7 +148,7 @@ describe('broken configurations: one line per problem naming key, found and expe
   test('unknown key, with a suggestion', () => {
     const f = fixture();
     const line = only(problemsOf({ argvConfigPath: f.write({ ...f.good, watch: { ...f.good.watch, stabilitySecs: 3 } }), env: f.env }));
-    assert.match(line, /^watch\.stabilitySecs: unknown key — expected one of folders, stabilitySeconds, pollIntervalSeconds \(did you mean "stabilitySeconds"\?\)$/);
+    assert.match(line, /^watch\.stabilitySecs: unknown key — expected one of folders, stabilitySeconds, pollIntervalSeconds, nativeEventsMaxFiles \(did you mean "stabilitySeconds"\?\)$/);
   });
 
   test('unknown top-level key', () => {
