@@ -91,7 +91,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const base = (key: string): string => (schemaLeafEnvSet(key, env) || !location ? cwd : dirname(location.path));
   // Keys that failed keep their defaults from here on, so the machine checks still run on the rest and the
   // operator sees every problem in one go.
-  const config = buildConfig(sanitize(raw, problems), { env, home, base });
+  let config = buildConfig(sanitize(raw, problems), { env, home, base });
+  // The default keeps one worker for small files; with a single worker there is nothing to keep it from,
+  // so `workers: 1` alone stays a valid config. Only a value the operator wrote is held to the rule.
+  const smallSet = (fileObject.queue as { smallFileWorkers?: unknown } | undefined)?.smallFileWorkers !== undefined || env.POSTFLOW_QUEUE_SMALL_FILE_WORKERS !== undefined;
+  if (!smallSet && config.queue.smallFileWorkers >= config.workers) {
+    config = { ...config, queue: { ...config.queue, smallFileWorkers: Math.max(0, config.workers - 1) } };
+  }
 
   const machine = new Problems(env, problems.lines);
   checkWatchFolders(config, problems, machine, opts.requireWatchFolders ?? true);
