@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { describeError } from '../errors.ts';
-import type { ClaimedJob, JobStore, NodeInfo } from './store.ts';
+import type { ClaimedJob, ClaimOptions, JobStore, NodeInfo } from './store.ts';
 
 export interface ClaimPool {
   readonly freeSlots: number;
@@ -26,6 +26,17 @@ export interface ClaimerOptions {
   /** Hands a claimed job to the pool (after crash recovery for one found in flight). */
   adopt: (claimed: ClaimedJob) => Promise<void>;
   now?: () => number;
+  /** The studio's queue rules, read at every round (they change on a config reload). */
+  rules?: () => QueueRules;
+}
+
+/** Priority per watch folder, folders in quiet hours, and the workers kept for small files. */
+export interface QueueRules {
+  priorities: readonly number[];
+  quietFolders: readonly number[];
+  workers: number;
+  smallFileBytes: number;
+  smallFileWorkers: number;
 }
 
 export interface Claimer {
@@ -61,10 +72,34 @@ export function createClaimer(opts: ClaimerOptions): Claimer {
     }
     if (draining) return;
     for (let free = pool.freeSlots; free > 0 && !draining; free = pool.freeSlots) {
-      const got = await store.claim({ limit: free, leaseMs: opts.leaseMs });
-      for (const c of got) await opts.adopt(c);
+      const got = await claimRound(free);
+      for (const c of got) {
+        sizes.set(c.job.id, c.job.size);
+        await opts.adopt(c);
+      }
       if (got.length < free) break;
     }
+  }
+
+  /** Sizes of the jobs this node took, to know how many large ones hold workers now. */
+  const sizes = new Map<string, number>();
+
+  /**
+   * Free slots beyond the large-file share are offered to small files only, so a short file never waits
+   * behind a long run of large ones; within each, the store orders by priority, then age.
+   */
+  async function claimRound(free: number): Promise<ClaimedJob[]> {
+    const r = opts.rules?.();
+    if (!r) return store.claim({ limit: free, leaseMs: opts.leaseMs });
+    const base: ClaimOptions = { limit: free, leaseMs: opts.leaseMs, priorities: r.priorities, skipFolders: r.quietFolders };
+    if (r.smallFileWorkers <= 0) return store.claim(base);
+    const held = new Set(pool.heldIds());
+    for (const id of sizes.keys()) if (!held.has(id)) sizes.delete(id);
+    const large = [...sizes.values()].filter((s) => s > r.smallFileBytes).length;
+    const anySize = Math.min(free, Math.max(0, r.workers - r.smallFileWorkers - large));
+    const got = anySize > 0 ? await store.claim({ ...base, limit: anySize }) : [];
+    if (got.length < free) got.push(...(await store.claim({ ...base, limit: free - got.length, maxSize: r.smallFileBytes })));
+    return got;
   }
 
   function schedule(ms: number): void {

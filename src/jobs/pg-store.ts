@@ -11,6 +11,7 @@
  * - lease times use the database's clock, so skewed machine clocks cannot expire a live node's leases.
  * Migrations run under an advisory lock, so nodes starting together migrate once.
  */
+import { claimFilter, claimOrder } from './claim-order.ts';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { PoolClient } from 'pg';
@@ -498,7 +499,7 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
       await q('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
     },
 
-    async claim({ limit, leaseMs }): Promise<ClaimedJob[]> {
+    async claim({ limit, leaseMs, ...rules }): Promise<ClaimedJob[]> {
       const n = Math.max(0, Math.floor(limit));
       if (n === 0) return guard(async () => []);
       return tx(async (c) => {
@@ -509,8 +510,8 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
             `SELECT * FROM jobs WHERE state IN (${LEASED_IN}) AND (lease_node IS NULL OR lease_expires_at < ${DB_NOW}) AND (
                (state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= $1))
                OR state IN (${IN_FLIGHT_IN})
-               OR (state = 'stable' AND updated_at <= $2))
-             ORDER BY created_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED`,
+               OR (state = 'stable' AND updated_at <= $2))${claimFilter(rules)}
+             ORDER BY ${claimOrder(rules)}created_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED`,
             [at, at - leaseMs, n],
           )
         ).rows as Row[];

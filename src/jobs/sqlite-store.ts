@@ -4,6 +4,7 @@
  * transaction. The database is held with an exclusive lock for the store's lifetime: two daemons on one state
  * dir would import every file twice, so the second one must fail at start with a clear error.
  */
+import { claimFilter, claimOrder } from './claim-order.ts';
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
@@ -539,7 +540,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
       });
     },
 
-    async claim({ limit, leaseMs }) {
+    async claim({ limit, leaseMs, ...rules }) {
       return run(true, () => {
         const at = now();
         const n = Math.max(0, Math.floor(limit));
@@ -548,8 +549,8 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
           `SELECT * FROM jobs WHERE state IN ('stable', 'queued', 'exposing', 'importing') AND (lease_node IS NULL OR lease_expires_at < ?) AND (
              (state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
              OR state IN (${IN_FLIGHT_IN})
-             OR (state = 'stable' AND updated_at <= ?))
-           ORDER BY created_at, rowid LIMIT ?`,
+             OR (state = 'stable' AND updated_at <= ?))${claimFilter(rules)}
+           ORDER BY ${claimOrder(rules)}created_at, rowid LIMIT ?`,
         ).all(at, at, at - leaseMs, n) as Row[];
         const lease = stmt('UPDATE jobs SET lease_node = ?, lease_expires_at = ? WHERE id = ?');
         return rows.map((r) => {

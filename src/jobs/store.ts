@@ -114,6 +114,12 @@ export interface ClaimOptions {
   limit: number;
   /** How long the lease lasts without a heartbeat. */
   leaseMs: number;
+  /** Per watch folder (index), its priority: higher claimed first, equal ones oldest first. Missing = 0. */
+  priorities?: readonly number[];
+  /** Watch folders in quiet hours: their queued jobs are not claimed (jobs in flight still are). */
+  skipFolders?: readonly number[];
+  /** Only queued jobs of at most this many bytes (a worker kept for small files asks). */
+  maxSize?: number;
 }
 
 /** One daemon of the fleet as the store knows it (from its heartbeats). */
