@@ -106,5 +106,6 @@ test('changed or deleted while QUEUED, and replaced by a new export after it was
   await until(() => daemon.lines.filter(isLine('done', blocker)).length === 2, 60_000, 'the re-export of reel1 to be done');
   const reel1 = entriesOf(stack, 'reel1.mov').filter((e) => e.status === 'complete');
   assert.deepEqual(reel1.map((e) => e.sha256).sort(), [firstSha, secondSha].sort(), 'both exports of reel1 are in Frame.io, each once');
+  assert.equal(daemon.lines.filter(isLine('done', blocker))[1]!.landing, 'version', 'the re-export was stacked as a new version (onExisting default)');
   noFailures(daemon);
 });
