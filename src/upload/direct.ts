@@ -77,6 +77,14 @@ export interface PutPartsOptions {
   /** Called with the bytes a part has handed to the socket (negative when a failed try is taken back). */
   onBytes?: (delta: number) => void;
   log?: Logger;
+  /** Bandwidth cap (src/shaping/): each read of the file goes out only once the shaper lets it. */
+  shape?: PartShaper;
+}
+
+/** The bandwidth shaper as the direct path uses it, bound to the job's watch folder. */
+export interface PartShaper {
+  take(bytes: number, signal: AbortSignal): Promise<void> | undefined;
+  sliceBytes(): number;
 }
 
 /**
@@ -97,7 +105,7 @@ export async function putParts(o: PutPartsOptions): Promise<void> {
         await putPart(o.path, part, o.contentType, o.idleTimeoutMs, signal, (n) => {
           sent += n;
           o.onBytes?.(n);
-        });
+        }, o.shape);
         return;
       } catch (err) {
         o.onBytes?.(-sent);
@@ -127,7 +135,7 @@ export async function putParts(o: PutPartsOptions): Promise<void> {
 }
 
 /** One PUT of one slice, the body streamed from the file; resolves on 2xx. */
-function putPart(path: string, part: PartSlice, contentType: string, idleTimeoutMs: number, signal: AbortSignal, onBytes: (n: number) => void): Promise<void> {
+function putPart(path: string, part: PartSlice, contentType: string, idleTimeoutMs: number, signal: AbortSignal, onBytes: (n: number) => void, shape?: PartShaper): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     signal.throwIfAborted();
     const url = new URL(part.url);
@@ -149,20 +157,41 @@ function putPart(path: string, part: PartSlice, contentType: string, idleTimeout
       method: 'PUT',
       headers: { 'content-type': contentType, 'content-length': String(part.size), 'x-amz-acl': 'private' },
     });
-    const source = createReadStream(path, { start: part.offset, end: part.offset + part.size - 1, highWaterMark: 1024 * 1024 });
+    // Under a cap, reads are the shaper's slice size, so parallel parts take turns and none sits idle long.
+    const highWaterMark = Math.max(16 * 1024, Math.min(1024 * 1024, shape?.sliceBytes() ?? Infinity));
+    const source = createReadStream(path, { start: part.offset, end: part.offset + part.size - 1, highWaterMark });
     signal.addEventListener('abort', onAbort, { once: true });
     // Socket idle (nothing written or read) this long: a stalled upload, not a slow one.
     req.setTimeout(idleTimeoutMs, () => finish(new Error(`no progress for ${idleTimeoutMs / 1000}s`)));
     req.on('error', (err) => finish(err));
     source.on('error', (err) => finish(err));
-    source.on('data', (chunk) => {
+    const send = (chunk: Buffer | string): void => {
+      if (settled) return;
       onBytes(chunk.length);
       if (!req.write(chunk)) {
         source.pause();
         req.once('drain', () => source.resume());
+      } else source.resume();
+    };
+    source.on('data', (chunk) => {
+      const wait = shape?.take(chunk.length, signal);
+      if (wait === undefined) {
+        onBytes(chunk.length);
+        if (!req.write(chunk)) {
+          source.pause();
+          req.once('drain', () => source.resume());
+        }
+        return;
       }
+      source.pause();
+      shaped = wait.then(() => send(chunk));
     });
-    source.on('end', () => req.end());
+    // The last chunk may still be waiting for the shaper when the file ends: the request ends after it.
+    let shaped: Promise<void> | undefined;
+    source.on('end', () => {
+      if (shaped) void shaped.then(() => req.end());
+      else req.end();
+    });
     req.on('response', (res: IncomingMessage) => {
       const body: Buffer[] = [];
       res.on('data', (b: Buffer) => {
@@ -219,6 +248,8 @@ export interface DirectOptions {
   /** How often progress is sampled while parts go out; default 1 s. */
   sampleMs?: number;
   onProgress?: (p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
+  /** Bandwidth cap for the part PUTs. */
+  shape?: PartShaper;
 }
 
 /**
@@ -281,6 +312,7 @@ async function sendParts(job: DirectJob, parts: PartSlice[], contentType: string
       onBytes: (n) => {
         sent += n;
       },
+      ...(o.shape !== undefined ? { shape: o.shape } : {}),
       ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       ...(o.retryDelaysMs !== undefined ? { retryDelaysMs: o.retryDelaysMs } : {}),
     });

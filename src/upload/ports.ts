@@ -16,7 +16,14 @@ export interface ExposedFile extends EventEmitter {
 }
 
 export interface Exposer {
-  expose(file: { jobId: string; path: string; name: string }): Promise<ExposedFile>;
+  /** `folderIndex`: the watch folder, whose bandwidth cap the responses obey. */
+  expose(file: { jobId: string; path: string; name: string; folderIndex?: number }): Promise<ExposedFile>;
+}
+
+/** The bandwidth shaper (src/shaping/shaper.ts) as a job sees it: asked before the direct path's bytes go. */
+export interface ShaperPort {
+  take(bytes: number, folderIndex: number | undefined, signal?: AbortSignal): Promise<void> | undefined;
+  sliceBytes(folderIndex: number | undefined): number;
 }
 
 /**

@@ -18,7 +18,7 @@ import { hashFile, hashWhileServing } from './content-hash.ts';
 import { uploadDirect, type DirectHooks } from './direct.ts';
 import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED } from './errors.ts';
 import { choosePath, msUntilDirect, TunnelOutage, type FolderUploadSetting, type PathInput } from './path-choice.ts';
-import type { AuthGate, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
+import type { AuthGate, ShaperPort, ExposedFile, Exposer, FrameioPort, RemoteFile, TunnelView } from './ports.ts';
 import { createLanding, historyOf, skipCandidate, type AfterUpload, type Destination, type FolderPolicy } from './landing.ts';
 import { formatBytes, formatDuration, progressMessage, ProgressTracker } from './progress.ts';
 
@@ -51,6 +51,8 @@ export interface JobRunnerDeps {
   now?: () => number;
   /** Called on every progress update (status page, TTY bars); cheap, synchronous. */
   onProgress?: (job: Job, p: { covered: number; size: number; rate: number; etaSeconds: number | null }) => void;
+  /** Bandwidth caps for the direct path's PUTs (the file server applies them to the remote path). */
+  shaper?: ShaperPort;
   /** Called once when a job ends done or failed (notifications); synchronous, must not block the worker. */
   onJobEnd?: (job: Job, outcome: JobOutcome) => void;
   /**
@@ -167,7 +169,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       const pathNow = (): PathInput => ({ size: job.size, setting, tunnelDownForMs: outage.downFor(now()), directAfterTunnelDownMs, remoteLimit: settings.remoteUploadLimit ?? REMOTE_UPLOAD_LIMIT });
       let choice = choosePath(pathNow());
 
-      const exposed = choice.path === 'remote' ? await deps.server.expose({ jobId: job.id, path: job.path, name: job.name }) : undefined;
+      const exposed = choice.path === 'remote' ? await deps.server.expose({ jobId: job.id, path: job.path, name: job.name, folderIndex: job.folderIndex }) : undefined;
       exposure = exposed;
       // The sha256 of what is served, read back right behind the server (a later `skip` compares with it).
       hashing = exposed ? hashWhileServing(job.path, exposed) : undefined;
@@ -252,6 +254,9 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
           stallTimeoutMs: settings.stallTimeoutMs,
           statusPollMs: settings.statusPollMs,
           onProgress: (p) => deps.onProgress?.(current, p),
+          ...(deps.shaper
+            ? { shape: { take: (n: number, s: AbortSignal) => deps.shaper!.take(n, job.folderIndex, s), sliceBytes: () => deps.shaper!.sliceBytes(job.folderIndex) } }
+            : {}),
           ...(settings.directConcurrency !== undefined ? { concurrency: settings.directConcurrency } : {}),
           ...(settings.directRetryDelaysMs !== undefined ? { retryDelaysMs: settings.directRetryDelaysMs } : {}),
         },
