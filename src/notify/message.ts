@@ -72,6 +72,38 @@ export function humanDuration(seconds: number): string {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+/** One notice for a whole folder drop (see batches.ts), as the webhook gets it. */
+export interface BatchEvent {
+  event: 'batch';
+  /** The watch folder, and the sub-folder the files arrived in ('' = the watch folder itself). */
+  folder: string;
+  subFolder: string;
+  files: number;
+  done: number;
+  failed: number;
+  totalBytes: number;
+  durationSeconds: number;
+  failures: Array<{ name: string; relPath: string; reason: string }>;
+  /** Where the delivery landed in Frame.io (the destination folder's link, else a done file's). */
+  frameio: { url: string | null };
+  at: string;
+}
+
+export function batchWebhookBody(ev: BatchEvent): Record<string, unknown> {
+  return { source: 'postflow', ...ev, failures: ev.failures.map((f) => ({ ...f, reason: redactUrlsIn(f.reason) })) };
+}
+
+export function batchSlackBody(ev: BatchEvent): { text: string } {
+  const where = slackEscape(ev.subFolder || ev.folder);
+  const head = ev.failed === 0 ? ':white_check_mark:' : ':warning:';
+  const link = ev.frameio.url ? ` — <${ev.frameio.url}|open in Frame.io>` : '';
+  const fails = ev.failures.slice(0, 5).map((f) => `\n• ${slackEscape(f.relPath || f.name)}: ${slackEscape(redactUrlsIn(f.reason))}`).join('');
+  const more = ev.failures.length > 5 ? `\n… and ${ev.failures.length - 5} more` : '';
+  return {
+    text: `${head} *${where}*: ${ev.done} of ${ev.files} file(s) in Frame.io (${humanBytes(ev.totalBytes)}, ${humanDuration(ev.durationSeconds)})${ev.failed ? `, ${ev.failed} failed` : ''}${link}${fails}${more}`,
+  };
+}
+
 /** An incoming-webhook message: `text` is what notifications and old clients show. */
 export function slackBody(ev: NotifyEvent): { text: string } {
   const name = slackEscape(ev.file.relPath || ev.file.name);

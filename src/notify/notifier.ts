@@ -3,7 +3,7 @@
  * hands them to the outbox. Called synchronously from the job runner: it only builds and enqueues.
  */
 import type { Logger } from 'pino';
-import { buildEvent, slackBody, webhookBody, type EndedJob, type Outcome } from './message.ts';
+import { batchSlackBody, batchWebhookBody, buildEvent, slackBody, webhookBody, type BatchEvent, type EndedJob, type Outcome } from './message.ts';
 import { Outbox, type OutboxOptions } from './outbox.ts';
 
 export interface NotifyTargets {
@@ -20,6 +20,8 @@ export interface NotifierOptions extends Omit<OutboxOptions, 'logger'> {
 
 export interface Notifier {
   onJobEnd(job: EndedJob & { id: string; folderIndex: number }, outcome: Outcome): void;
+  /** One notice for a whole batch (a folder drop) to the folder's receivers. */
+  onBatch(folderIndex: number, ev: BatchEvent): void;
   close(graceMs: number): Promise<void>;
   readonly outbox: Outbox;
 }
@@ -40,6 +42,12 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       const ev = buildEvent(job, outcome, now());
       if (targets.webhook) outbox.push({ url: targets.webhook, body: webhookBody(ev), receiver: receiverLabel('webhook', targets.webhook), job: job.id });
       if (targets.slack) outbox.push({ url: targets.slack, body: slackBody(ev), receiver: receiverLabel('slack', targets.slack), job: job.id });
+    },
+    onBatch(folderIndex, ev) {
+      const targets = folders[folderIndex]?.notify;
+      const job = `batch ${ev.subFolder || '.'}`;
+      if (targets?.webhook) outbox.push({ url: targets.webhook, body: batchWebhookBody(ev), receiver: receiverLabel('webhook', targets.webhook), job });
+      if (targets?.slack) outbox.push({ url: targets.slack, body: batchSlackBody(ev), receiver: receiverLabel('slack', targets.slack), job });
     },
     close: (graceMs) => outbox.close(graceMs),
   };
