@@ -34,6 +34,9 @@ import { destinationResolver } from './upload/landing.ts';
 import { ERR_CONFIG_DESTINATION } from './config/errors.ts';
 import { ERR_DESTINATION_NOT_FOUND } from './frameio/errors.ts';
 import { createWatcher, type WatchedFile } from './watch/watcher.ts';
+import { createStudioControls } from './controls/studio.ts';
+import { liveSettings } from './config/live.ts';
+import { createShaper, type SendShaper } from './shaping/shaper.ts';
 
 export interface DaemonOptions {
   config: Config;
@@ -48,6 +51,8 @@ export interface Daemon {
   start(): Promise<void>;
   stop(): Promise<void>;
   readonly store: JobStore;
+  /** A changed, validated config: bandwidth, queue rules, quiet hours and batch gaps apply at once. */
+  reload(fresh: Config): { applied: string[]; restartNeeded: string[] };
 }
 
 /** Frame.io's login as the queue sees it: lost → new imports wait; restored → they go on. */
@@ -76,7 +81,7 @@ function authGate(tokens: EventEmitter): AuthGate & { lost: boolean } {
 }
 
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
-function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCall?: (call: CallRecord) => void) {
+function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCall?: (call: CallRecord) => void, shaper?: SendShaper) {
   const tokens = createTokenProvider({
     onSecret: (value) => secrets?.add(value),
     imsTokenUrl: config.frameio.imsTokenUrl,
@@ -103,6 +108,7 @@ function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCa
     maxTokenLifetimeMs: config.server.maxTokenLifetimeHours * 3_600_000,
     maxConnections: config.server.maxConnections,
     maxConnectionsPerToken: config.server.maxConnectionsPerToken,
+    ...(shaper ? { shaper } : {}),
   });
   const makeTunnel = (origin: string, stateDir: string) =>
     createTunnel({
@@ -147,7 +153,9 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     store,
     folders: config.watch.folders.map((f) => ({ path: f.path, destination: f.destination })),
   });
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, (call) => admin.metrics.frameioCall(call));
+  // Bandwidth caps, queue rules, quiet hours and batch notices: the settings a reload changes live.
+  const controls = createStudioControls({ config, logger: logger.child({ room: 'controls' }), onBatch: (i, ev) => notifier.onBatch(i, ev) });
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, (call) => admin.metrics.frameioCall(call), controls.shaper);
 
   // Where each file lands: its watch folder's destination plus (layout "mirror") its sub folders, found or
   // created once per daemon — concurrent jobs needing the same new folder share one creation.
@@ -189,6 +197,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!(await store.transition(job.id, 'discovered', 'stable'))) return;
     if (!(await store.transition(job.id, 'stable', 'queued', { nextAttemptAt: null }))) return;
     logger.info({ job: job.id, file: job.path, event: 'queued', size: file.size }, 'stable: queued for upload');
+    controls.queued(job);
     // Taken through a claim like any queued job, so that in a fleet exactly one node runs it.
     claimer?.trigger();
   }
@@ -200,6 +209,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (pool?.isRunning(job.id)) pool.cancel(job.id, 'file-removed');
       else if (await store.transition(job.id, job.state, 'cancelled', { finishedAt: Date.now(), lastError: 'file removed' })) {
         logger.warn({ job: job.id, file: job.path, event: 'cancelled' }, 'file removed before upload: job cancelled');
+        controls.ended(job, { state: 'cancelled', at: Date.now() });
       }
     }
   }
@@ -221,12 +231,14 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   return {
     store,
+    reload: (fresh) => controls.reload(fresh),
     async start() {
       await admin.start();
       for (const [i, folder] of config.watch.folders.entries()) {
         try {
           const dest = await frameio.resolveDestination(folder.destination);
           destinations[i] = dest.id;
+          controls.setDestinationUrl(i, (dest as { view_url?: string | null }).view_url ?? null);
           log.info({ folder: folder.path, destination: folder.destination, folderId: dest.id, event: 'destination' }, `watch folder ${folder.path} → Frame.io folder ${dest.name ?? dest.id}`);
         } catch (err) {
           if ((err as { retryable?: boolean }).retryable) {
@@ -262,7 +274,12 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         logger,
         settings,
         onProgress: (job, p) => admin.progress(job, p),
-        onJobEnd: (job, outcome) => notifier.onJobEnd(job, outcome),
+        // A file of a batch is told about in its batch's notice; its own only with notify.eachFile.
+        onJobEnd: (job, outcome) => {
+          const end = outcome.state === 'done' ? { state: 'done' as const, at: Date.now(), viewUrl: outcome.viewUrl } : { state: 'failed' as const, at: Date.now(), reason: outcome.reason };
+          if (controls.ended(job, end)) notifier.onJobEnd(job, outcome);
+        },
+        shaper: controls.shaper,
         uploadSetting: (job) => config.watch.folders[job.folderIndex]?.upload ?? 'auto',
         destinationFor,
         policyFor: (job) => ({
@@ -274,7 +291,9 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         try {
           await runJob(job, signal);
         } finally {
-          admin.attemptEnded(await store.get(job.id).catch(() => undefined));
+          const after = await store.get(job.id).catch(() => undefined);
+          admin.attemptEnded(after);
+          if (after?.state === 'cancelled') controls.ended(after, { state: 'cancelled', at: Date.now() });
         }
       };
       pool = new WorkerPool({ store, concurrency: config.workers, logger, run, onSlotFree: () => claimer?.trigger() });
@@ -285,6 +304,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
         paused: () => pool?.paused ?? false,
         enqueue: () => claimer?.trigger(),
+        quietUntil: () => controls.quietUntil(),
+        priorities: () => controls.rules().priorities,
       });
       tokens.on('auth-lost', () => {
         pool?.pause();
@@ -320,11 +341,13 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         } else if (job.state !== 'queued' || job.createdAt < nodeInfo.startedAt) {
           log.info({ job: job.id, file: job.path, event: 'resume', was: job.state }, 'resuming a job from the previous run');
         }
+        controls.queued(job);
         pool_.enqueue({ id: job.id, nextAttemptAt: job.nextAttemptAt });
       };
       // The leases of this node's previous run are its own: given up first, so the claims take them back now.
       await store.heartbeat([], leaseMs, nodeInfo);
-      claimer = createClaimer({ store, pool, leaseMs, intervalMs: Math.min(1000, leaseMs / 3), info: nodeInfo, logger: log, adopt });
+      claimer = createClaimer({ store, pool, leaseMs, intervalMs: Math.min(1000, leaseMs / 3), info: nodeInfo, logger: log, adopt, rules: () => controls.rules() });
+      controls.start();
       claimer.start();
 
       const firstStart = (await store.getMeta('baseline')) === undefined;
@@ -370,6 +393,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       await claimer?.close();
       await store.release().catch((err: unknown) => log.warn({ err: describeError(err) }, `could not give up this node's leases: ${describeError(err)}`));
       // Messages about the last jobs get a short chance; a receiver that is down must not hold the stop.
+      controls.stop();
       await notifier.close(5_000);
       await tunnel?.stop();
       await server.close();
@@ -414,7 +438,9 @@ export async function runOnce(opts: {
   secrets?: SecretSet;
 }): Promise<OneShotResult[]> {
   const { config, logger } = opts;
-  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets);
+  // The global cap holds for one-shot uploads too (no watch folders, so no folder caps).
+  const shaper = createShaper({ global: liveSettings(config).bandwidth, folders: [] });
+  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, undefined, shaper);
   // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
   const store = await openSqliteStore({ path: join(scratch, 'jobs.db') });
