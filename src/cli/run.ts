@@ -1,6 +1,7 @@
 /** `postflow run`: the daemon in the foreground, stopped gracefully by SIGTERM/SIGINT. */
 import { setLogLevel } from '../admin/log-level.ts';
-import { loadConfig } from '../config/load.ts';
+import { type Stats, unwatchFile, watchFile } from 'node:fs';
+import { findConfigFile, loadConfig } from '../config/load.ts';
 import { createDaemon } from '../daemon.ts';
 import { describeError } from '../errors.ts';
 import { parseCommandArgs } from './args.ts';
@@ -31,15 +32,32 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  // SIGHUP re-reads log.level from the config file (the service manager's "reload"); nothing else reloads.
-  process.on('SIGHUP', () => {
+  // SIGHUP (the service manager's "reload") and saving the config file re-read it: the log level, the
+  // bandwidth caps and timetables, priorities, quiet hours and batch gaps change while running. A file that
+  // does not validate is refused with one line and the running settings stay.
+  const location = findConfigFile({ argvConfigPath: values.config, env: process.env, cwd: process.cwd() });
+  let loadedLevel = config.log.level;
+  const reload = (source: 'SIGHUP' | 'config file'): void => {
+    let fresh;
     try {
-      const fresh = loadConfig({ argvConfigPath: values.config, env: process.env, cwd: process.cwd(), checkCredentials: false });
-      setLogLevel(logger, fresh.log.level, 'SIGHUP');
+      fresh = loadConfig({ argvConfigPath: values.config, env: process.env, cwd: process.cwd(), checkCredentials: false });
     } catch (err) {
-      logger.error({ err: describeError(err), event: 'reload-failed' }, `SIGHUP: config not reloaded, log level unchanged: ${describeError(err)}`);
+      logger.error({ err: describeError(err), event: 'reload-failed', source }, `${source}: config not reloaded, the running settings stay: ${describeError(err)}`);
+      return;
     }
-  });
+    if (source === 'SIGHUP' || fresh.log.level !== loadedLevel) setLogLevel(logger, fresh.log.level, source);
+    loadedLevel = fresh.log.level;
+    daemon.reload(fresh);
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  let settle: NodeJS.Timeout | undefined;
+  const onFileChange = (cur: Stats, prev: Stats): void => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size) return;
+    // Editors save in several writes: read once the file has been quiet for a moment.
+    clearTimeout(settle);
+    settle = setTimeout(() => reload('config file'), 500);
+  };
+  if (location) watchFile(location.path, { interval: 1000, persistent: false }, onFileChange);
 
   try {
     await daemon.start();
@@ -49,6 +67,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw err;
   }
   const code = await stopped;
+  if (location) unwatchFile(location.path, onFileChange);
+  clearTimeout(settle);
   logger.flush?.();
   return code;
 }
