@@ -29,6 +29,10 @@ export interface AdminServiceOptions {
 export interface AdminLive {
   tunnel?: () => TunnelInfo | undefined;
   paused?: () => boolean;
+  /** Per watch folder: when its quiet hours end (ms), null when not quiet now. */
+  quietUntil?: () => readonly (number | null)[];
+  /** Per watch folder: its queue priority now (config reloads change it). */
+  priorities?: () => readonly number[];
   /** Offers a re-queued job to the worker pool. */
   enqueue?: (job: Pick<Job, 'id' | 'nextAttemptAt'>) => void;
 }
@@ -103,7 +107,7 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
         logLevel: opts.logger.level,
         progress: liveProgress(t),
         tunnel: live.tunnel?.() ?? null,
-        folders,
+        folders: folders.map((f, i) => ({ ...f, quietUntil: live.quietUntil?.()[i] ?? null, priority: live.priorities?.()[i] })),
       },
       t,
     );
@@ -153,7 +157,15 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
         ...(opts.eventIntervalMs === undefined ? {} : { eventIntervalMs: opts.eventIntervalMs }),
         handlers: {
           status,
-          jobs: (q) => listJobs(store, q),
+          jobs: async (q) => {
+            const rows = await listJobs(store, q);
+            const p = live.priorities?.();
+            if (!p) return rows;
+            const ranked = rows.map((r) => ({ ...r, priority: p[r.folderIndex] ?? 0 }));
+            // The queue as the claims take it: higher priority first, then oldest first.
+            if (q.state === 'queued') ranked.sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+            return ranked;
+          },
           async retry(id) {
             const job = await retryJob(store, id);
             live.enqueue?.(job);

@@ -85,21 +85,37 @@ export function renderStatus(v: StatusView): string {
     out.push('', 'Watch folders:');
     out.push(
       table(
-        ['FOLDER', 'DESTINATION', 'FILES', 'LAST SWEEP'],
-        v.watch.map((w) => [w.path, w.destination, w.lastSweep ? String(w.lastSweep.files) : '—', w.missing ? 'MISSING' : ago(w.lastSweepAgeSeconds)]),
+        ['FOLDER', 'DESTINATION', 'FILES', 'LAST SWEEP', 'IMPORTS'],
+        v.watch.map((w) => [
+          w.path,
+          w.destination,
+          w.lastSweep ? String(w.lastSweep.files) : '—',
+          w.missing ? 'MISSING' : ago(w.lastSweepAgeSeconds),
+          w.quietUntil ? `quiet hours: next window opens ${clock(w.quietUntil, v.generatedAt)}` : w.priority ? `priority ${w.priority}` : '',
+        ]),
       ),
     );
   }
   return out.join('\n');
 }
 
+/** `18:00 (in 2h 5m)`: a local clock time, with the day when it is not today. */
+export function clock(ms: number, now: number): string {
+  const d = new Date(ms);
+  const hhmm = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  const day = new Date(now).toDateString() === d.toDateString() ? '' : `${d.toDateString().slice(0, 10)} `;
+  return `${day}${hhmm} (in ${formatDuration(Math.max(0, (ms - now) / 1000))})`;
+}
+
 export function renderJobs(rows: readonly JobRow[], now: number): string {
   if (rows.length === 0) return '  no jobs';
+  const ranked = rows.some((r) => r.priority !== undefined && r.priority !== 0);
   return table(
-    ['ID', 'STATE', 'SIZE', 'TRIES', 'UPDATED', 'FILE', 'DETAIL'],
+    ['ID', 'STATE', ...(ranked ? ['PRIO'] : []), 'SIZE', 'TRIES', 'UPDATED', 'FILE', 'DETAIL'],
     rows.map((r) => [
       shortId(r.id),
       r.state,
+      ...(ranked ? [String(r.priority ?? 0)] : []),
       formatBytes(r.size),
       String(r.attempts),
       when(r.updatedAt, now),

@@ -32,6 +32,10 @@ export interface FolderInfo {
   lastSweep?: { at: number; files: number; durationMs: number } | undefined;
   /** The folder could not be read at the last sweep (a LucidLink mount gone, say). */
   missing?: boolean | undefined;
+  /** In quiet hours: when new imports of this folder may start again (ms); null/absent = not quiet now. */
+  quietUntil?: number | null | undefined;
+  /** Its queue priority (higher first), when the daemon runs. */
+  priority?: number | undefined;
 }
 
 export interface StatusInput {
@@ -76,6 +80,9 @@ export interface ActiveImport {
 export interface JobRow {
   id: string;
   state: JobState;
+  folderIndex: number;
+  /** The watch folder's priority (higher first), when the running daemon knows it. */
+  priority?: number;
   name: string;
   path: string;
   size: number;
@@ -137,6 +144,7 @@ export function jobRow(job: Job): JobRow {
   return {
     id: job.id,
     state: job.state,
+    folderIndex: job.folderIndex,
     name: job.name,
     path: job.path,
     size: job.size,
