@@ -13,7 +13,7 @@ test('the daemon notifies a webhook and Slack when a file is done and when one f
   t.after(() => Promise.all([hook.close(), slack.close()]).then(() => undefined));
   const stack = await startStack({
     config: (c) => {
-      c.watch.folders[0].notify = { webhook: `${hook.url}/hook/tok-abcdef123456`, slack: `${slack.url}/services/T1/B1/slacksecret99` };
+      c.watch.folders[0].notify = { webhook: `${hook.url}/hook/tok-abcdef123456`, slack: `${slack.url}/services/T1/B1/slacksecret99`, eachFile: true };
       c.watch.stabilitySeconds = 1;
       c.upload = { maxAttempts: 1 };
     },
