@@ -7,6 +7,7 @@
  */
 import { posix } from 'node:path';
 import type { Job, JobStore } from '../jobs/store.ts';
+import { FolderListings } from './folder-listing.ts';
 import { folderSegments, type FolderMirror } from './folders.ts';
 
 export type Layout = 'mirror' | 'flat';
@@ -87,16 +88,32 @@ export function skipCandidate(history: readonly Job[], job: Pick<Job, 'id' | 'si
 }
 
 export interface Landing {
-  /** The namesake in `folderId` that is `prev`'s import (the file, or the stack it went onto); else undefined. */
+  /**
+   * The namesake in `folderId` that is `prev`'s import (the file, or the stack it went onto); else undefined.
+   * Always a fresh listing: a "yes" here skips an upload, so it must not rest on a cached answer.
+   */
   stillThere(folderId: string, name: string, prev: Pick<Job, 'frameioFileId' | 'versionStackId'>): Promise<Listed | undefined>;
   /**
    * Puts `fileId` on top of its namesake in `folderId` as a new version. Returns the version stack id, or
    * null when there is no namesake (the file simply stays where it is).
    */
   stack(folderId: string, name: string, fileId: string, signal?: AbortSignal): Promise<string | null>;
+  /** This daemon deleted `fileId` from `folderId` (crash clean-up, an abandoned attempt). */
+  forget(folderId: string, fileId: string): void;
 }
 
-export function createLanding(port: LandingPort, call: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn()): Landing {
+export interface LandingOptions {
+  now?: () => number;
+  /** Passed to the folder listing cache (see folder-listing.ts). */
+  minTtlMs?: number;
+}
+
+export function createLanding(
+  port: LandingPort,
+  call: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn(),
+  opts: LandingOptions = {},
+): Landing & { readonly listings: FolderListings } {
+  const now = opts.now ?? Date.now;
   // Two jobs of one name finishing together (flat layout, two sub folders) must not both stack on the same
   // namesake: one stacks, the other then finds the stack and goes on top.
   const queues = new Map<string, Promise<unknown>>();
@@ -110,17 +127,24 @@ export function createLanding(port: LandingPort, call: <T>(fn: () => Promise<T>)
     return run;
   };
 
-  const namesakes = (folderId: string): Promise<Listed[]> =>
-    call(async () => {
-      const out: Listed[] = [];
-      for await (const c of port.listChildren(folderId, { type: 'file,version_stack' })) out.push(c);
-      return out;
-    });
+  // One listing per folder, shared by every job landing there (one page of 100 per call, 100 calls a minute).
+  const listings = new FolderListings({
+    list: (folderId) => port.listChildren(folderId, { type: 'file,version_stack' }),
+    now,
+    ...(opts.minTtlMs !== undefined ? { minTtlMs: opts.minTtlMs } : {}),
+  });
+  const named = (folderId: string, name: string, fresh = false): Promise<Listed[]> => call(() => listings.named(folderId, name, { fresh }));
 
   return {
+    listings,
+
     async stillThere(folderId, name, prev) {
-      const found = pickNamesake(await namesakes(folderId), name);
+      const found = pickNamesake(await named(folderId, name, true), name);
       return found && (found.id === prev.frameioFileId || found.id === prev.versionStackId) ? found : undefined;
+    },
+
+    forget(folderId, fileId) {
+      listings.remove(folderId, fileId);
     },
 
     stack(folderId, name, fileId, signal) {
@@ -128,19 +152,35 @@ export function createLanding(port: LandingPort, call: <T>(fn: () => Promise<T>)
         const { createVersionStack, moveFile } = port;
         if (!createVersionStack || !moveFile) throw new Error('this Frame.io client cannot stack versions');
         for (let tries = 1; ; tries++) {
-          const namesake = pickNamesake(await namesakes(folderId), name, fileId);
-          if (!namesake) return null;
+          // A cached "no namesake" is trusted for the TTL (a namesake someone else made meanwhile is the
+          // only thing it can miss); a cached namesake that is gone is caught by Frame.io refusing the call.
+          const namesake = pickNamesake(await named(folderId, name, tries > 1), name, fileId);
+          if (!namesake) {
+            // The new file is now the namesake the next version of this name goes onto.
+            listings.add(folderId, { id: fileId, name, type: 'file', created_at: new Date(now()).toISOString() });
+            return null;
+          }
           try {
             if (namesake.type === 'version_stack') {
               await call(() => moveFile.call(port, fileId, namesake.id, signal));
+              listings.remove(folderId, fileId);
               return namesake.id;
             }
-            return (await call(() => createVersionStack.call(port, folderId, [namesake.id, fileId], signal))).id;
+            const stack = (await call(() => createVersionStack.call(port, folderId, [namesake.id, fileId], signal))).id;
+            listings.remove(folderId, fileId);
+            listings.remove(folderId, namesake.id);
+            listings.add(folderId, { id: stack, name, type: 'version_stack', created_at: new Date(now()).toISOString() });
+            return stack;
           } catch (err) {
+            // The cache (or Frame.io) disagreed with the call: the next look-up lists the folder again.
+            listings.invalidate(folderId);
             // The answer may be lost after the stack was made, or someone stacked the namesake meanwhile:
             // where the new file is now tells which.
             const parent = (await call(() => port.getFile(fileId, signal))).parent_id;
-            if (parent && parent !== folderId) return parent;
+            if (parent && parent !== folderId) {
+              listings.remove(folderId, fileId);
+              return parent;
+            }
             if (tries >= 2) throw err;
           }
         }

@@ -507,6 +507,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       if (ownedIds.has(stray.id)) continue;
       log.warn({ event: 'cleanup', frameioFileId: stray.id }, 'found a file left by an interrupted attempt: deleting it before importing again');
       await deleteQuietly(stray.id, log);
+      landing.forget(job.frameioFolderId ?? job.destination, stray.id);
     }
     await store.update(job.id, { importRequestedAt: null });
   }
