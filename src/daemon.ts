@@ -185,7 +185,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   async function onSeen(file: WatchedFile): Promise<void> {
     // A file re-exported while its upload runs: that import is cancelled and the new contents get a job.
-    for (const job of await store.list({ states: IN_FLIGHT_STATES })) {
+    // By path (indexed): every file of a burst is seen, and listing all in-flight jobs per file was O(n·workers).
+    for (const job of await store.list({ path: file.path, states: IN_FLIGHT_STATES })) {
       if (job.path === file.path && (job.size !== file.size || job.mtimeMs !== file.mtimeMs)) pool?.cancel(job.id, 'file-changed');
     }
     await store.discover({ ...file, destination: destinations[file.folderIndex]! });
@@ -203,7 +204,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   }
 
   async function onRemoved(ev: { path: string }): Promise<void> {
-    const open = await store.list({ states: ACTIVE_STATES });
+    // By path: removing a folder of n files must not read every active job n times.
+    const open = await store.list({ path: ev.path, states: ACTIVE_STATES });
     for (const job of open) {
       if (job.path !== ev.path) continue;
       if (pool?.isRunning(job.id)) pool.cancel(job.id, 'file-removed');
