@@ -536,6 +536,11 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const onComplete = (): void => allSent.abort();
     exposure.once('complete', onComplete);
     try {
+      // A status asked before Frame.io has pulled anything only says "not yet": the first look waits for the
+      // whole file to have left or the first poll interval, whichever comes first (one call less per small file).
+      if (!exposure.coverage.complete) {
+        await sleep(Math.min(settings.statusPollMs, 250), undefined, { signal: AbortSignal.any([signal, allSent.signal]) }).catch(() => undefined);
+      }
       for (;;) {
         if (signal.aborted) throw signal.reason;
         if (tunnelTrouble() === 'url') throw new UrlChanged();
