@@ -2,16 +2,11 @@
  * Live progress lines for `postflow upload` on a terminal: one line per file, redrawn in place. Off a
  * terminal nothing is drawn; the JSON log lines carry the same figures.
  */
+import type { OneShotUpdate } from '../daemon.ts';
 import { formatBytes, formatDuration } from '../upload/progress.ts';
 
-export interface FileLine {
-  name: string;
-  covered: number;
-  size: number;
-  rate: number;
-  etaSeconds: number | null;
-  state: string;
-}
+/** What the one-shot upload reports per file (its id aside). */
+export type FileLine = Omit<OneShotUpdate, 'id'>;
 
 /** Pure: one line of text for one file, at most `width` columns. */
 export function renderLine(f: FileLine, width: number): string {
