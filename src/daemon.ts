@@ -152,6 +152,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     logger,
     store,
     folders: config.watch.folders.map((f) => ({ path: f.path, destination: f.destination })),
+    leaseTimeoutMs: leaseMs,
   });
   // Bandwidth caps, queue rules, quiet hours and batch notices: the settings a reload changes live.
   const controls = createStudioControls({ config, logger: logger.child({ room: 'controls' }), onBatch: (i, ev) => notifier.onBatch(i, ev) });

@@ -72,15 +72,18 @@ export async function listJobs(store: JobStore, q: { state?: JobState | undefine
 export type LiveParts = Omit<StatusInput, 'now' | 'counts' | 'inFlight' | 'queued' | 'done' | 'failed'>;
 
 export async function readStatus(store: JobStore, live: LiveParts, now: number): Promise<StatusView> {
-  const [counts, inFlight, queued, done, failed] = await Promise.all([
+  const [counts, inFlight, queued, done, failed, nodes] = await Promise.all([
     store.counts(),
     store.list({ states: ['exposing', 'importing'] }),
     // Bounded: the page shows the head of the queue; a burst of 10k files must not cost a full scan a second.
     store.list({ states: ['queued'], order: 'asc', limit: 500 }),
     store.list({ states: ['done'], order: 'desc', limit: STATUS_LIST_LIMIT }),
     store.list({ states: ['failed'], order: 'desc', limit: STATUS_LIST_LIMIT }),
+    store.nodes(),
   ]);
+  // A fleet is more than this one daemon: a lone daemon's status stays as it was.
+  const fleet = nodes.length > 1 || nodes.some((n) => n.nodeId !== store.nodeId) ? nodes : undefined;
   // The store orders by creation; "recent" means recently finished.
   const byFinish = (a: Job, b: Job) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0);
-  return buildStatus({ ...live, now, counts, inFlight, queued, done: done.sort(byFinish), failed: failed.sort(byFinish) });
+  return buildStatus({ ...live, now, counts, inFlight, queued, done: done.sort(byFinish), failed: failed.sort(byFinish), fleet });
 }

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { PostflowError } from '../errors.ts';
 import { ERR_JOBS_STORE_LOCKED } from '../jobs/errors.ts';
 import { openSqliteStore } from '../jobs/sqlite-store.ts';
+import { openPgStore } from '../jobs/pg-store.ts';
+import { hostname } from 'node:os';
 import type { JobState } from '../jobs/states.ts';
 import { isPostflowError } from '../errors.ts';
 import { listJobs, readStatus, retryAllFailed, retryJob } from './actions.ts';
@@ -64,7 +66,7 @@ export function daemonAccess(url: string): JobsAccess {
  * Picks the way in for `stateDir`. A stale admin.json (daemon killed) is ignored; a store locked by a daemon
  * whose admin listener does not answer is an error, never a wait.
  */
-export async function openJobsAccess(opts: { stateDir: string; folders: readonly FolderInfo[]; now?: () => number }): Promise<JobsAccess> {
+export async function openJobsAccess(opts: { stateDir: string; folders: readonly FolderInfo[]; now?: () => number; storeUrl?: string; leaseTimeoutMs?: number }): Promise<JobsAccess> {
   const now = opts.now ?? Date.now;
   const addr = await readAdminFile(opts.stateDir);
   if (addr && pidAlive(addr.pid)) {
@@ -79,7 +81,9 @@ export async function openJobsAccess(opts: { stateDir: string; folders: readonly
   }
   let store;
   try {
-    store = await openSqliteStore({ path: join(opts.stateDir, 'postflow.db'), lockTimeoutMs: 500 });
+    // A fleet's shared store is read directly (no lock to respect); the CLI is a node of its own name.
+    if (opts.storeUrl) store = await openPgStore({ url: opts.storeUrl, nodeId: `cli@${hostname()}`, poolSize: 2 });
+    else store = await openSqliteStore({ path: join(opts.stateDir, 'postflow.db'), lockTimeoutMs: 500 });
   } catch (err) {
     if (!isPostflowError(err, ERR_JOBS_STORE_LOCKED)) throw err;
     throw addr ? ERR_ADMIN_UNREACHABLE(addr.url, 'connection failed') : ERR_ADMIN_DAEMON_BUSY(opts.stateDir);
@@ -91,7 +95,7 @@ export async function openJobsAccess(opts: { stateDir: string; folders: readonly
     status: () =>
       readStatus(
         s,
-        { running: false, pid: null, startedAt: null, paused: false, logLevel: null, progress: new Map(), tunnel: null, folders: opts.folders },
+        { running: false, pid: null, startedAt: null, paused: false, logLevel: null, progress: new Map(), tunnel: null, folders: opts.folders, leaseTimeoutMs: opts.leaseTimeoutMs },
         now(),
       ),
     jobs: (q) => listJobs(s, q),

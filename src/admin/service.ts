@@ -23,6 +23,8 @@ export interface AdminServiceOptions {
   folders: ReadonlyArray<{ path: string; destination: string }>;
   now?: () => number;
   eventIntervalMs?: number;
+  /** store.leaseTimeoutSeconds in ms: a fleet node silent longer than this shows as SILENT. */
+  leaseTimeoutMs?: number;
 }
 
 /** What the daemon lends once its pool and tunnel are built. */
@@ -108,6 +110,7 @@ export function createAdminService(opts: AdminServiceOptions): AdminService {
         progress: liveProgress(t),
         tunnel: live.tunnel?.() ?? null,
         folders: folders.map((f, i) => ({ ...f, quietUntil: live.quietUntil?.()[i] ?? null, priority: live.priorities?.()[i] })),
+        leaseTimeoutMs: opts.leaseTimeoutMs,
       },
       t,
     );

@@ -96,6 +96,22 @@ export function renderStatus(v: StatusView): string {
       ),
     );
   }
+  if (v.fleet && v.fleet.length > 0) {
+    out.push('', 'Fleet (daemons sharing the job store):');
+    out.push(
+      table(
+        ['NODE', 'HOST', 'PID', 'STATE', 'HEARTBEAT', 'JOBS'],
+        v.fleet.map((n) => [
+          n.nodeId,
+          n.host,
+          String(n.pid),
+          n.state === 'silent' ? 'SILENT' : n.state,
+          ago(n.heartbeatAgeSeconds),
+          n.jobs.length === 0 ? '—' : `${n.jobs.length}: ${n.jobs.slice(0, 4).map(shortId).join(' ')}${n.jobs.length > 4 ? ' …' : ''}`,
+        ]),
+      ),
+    );
+  }
   return out.join('\n');
 }
 

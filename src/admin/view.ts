@@ -3,7 +3,7 @@
  * status page, `postflow status` from the running daemon and `postflow status` read from the store of a
  * stopped one. Pure, so every figure on the page is tested without sockets or timers.
  */
-import type { Job } from '../jobs/store.ts';
+import type { FleetNode, Job } from '../jobs/store.ts';
 import { JOB_STATES, type JobState } from '../jobs/states.ts';
 
 /** The last progress sample of a running import, as the job runner reports it. */
@@ -58,6 +58,22 @@ export interface StatusInput {
   progress: ReadonlyMap<string, LiveProgress>;
   tunnel: TunnelInfo | null;
   folders: readonly FolderInfo[];
+  /** The daemons sharing the store (issue 10), when there is more than this one. */
+  fleet?: readonly FleetNode[] | undefined;
+  /** A node silent longer than this has lost its jobs to the others (store.leaseTimeoutSeconds). */
+  leaseTimeoutMs?: number | undefined;
+}
+
+/** One daemon of the fleet, as `postflow status` lists it. */
+export interface FleetRow {
+  nodeId: string;
+  host: string;
+  pid: number;
+  /** running: heartbeating; silent: no heartbeat for longer than the lease (dead or cut off); stopped: left cleanly. */
+  state: 'running' | 'silent' | 'stopped';
+  heartbeatAgeSeconds: number;
+  /** Ids of the active jobs it holds. */
+  jobs: string[];
 }
 
 export interface ActiveImport {
@@ -133,6 +149,7 @@ export interface StatusView {
   recentFailed: FailedRow[];
   tunnel: (TunnelInfo & { urlAgeSeconds: number | null }) | null;
   watch: Array<FolderInfo & { lastSweepAgeSeconds: number | null }>;
+  fleet?: FleetRow[];
 }
 
 /** How many rows of each list the status carries; `postflow jobs` has the rest. */
@@ -233,5 +250,17 @@ export function buildStatus(input: StatusInput): StatusView {
       urlAgeSeconds: input.tunnel.urlSince === null ? null : seconds(now - input.tunnel.urlSince),
     },
     watch: input.folders.map((f) => ({ ...f, lastSweepAgeSeconds: f.lastSweep ? seconds(now - f.lastSweep.at) : null })),
+    ...(input.fleet
+      ? {
+          fleet: input.fleet.map((n) => ({
+            nodeId: n.nodeId,
+            host: n.host,
+            pid: n.pid,
+            state: n.stoppedAt !== null ? 'stopped' : now - n.heartbeatAt > (input.leaseTimeoutMs ?? 30_000) ? 'silent' : 'running',
+            heartbeatAgeSeconds: seconds(now - n.heartbeatAt),
+            jobs: [...n.jobs],
+          })),
+        }
+      : {}),
   };
 }

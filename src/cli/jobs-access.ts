@@ -7,5 +7,7 @@ export async function jobsAccessFor(configPath: string | undefined): Promise<Job
   return openJobsAccess({
     stateDir: config.stateDir,
     folders: config.watch.folders.map((f) => ({ path: f.path, destination: f.destination })),
+    storeUrl: config.store.url,
+    leaseTimeoutMs: config.store.leaseTimeoutSeconds * 1000,
   });
 }
