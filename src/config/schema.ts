@@ -289,9 +289,9 @@ export const SCHEMA = {
       formatDoc: 'string',
     },
     maxRequestsPerSecond: {
-      doc: 'Ceiling on Frame.io API calls per second from this daemon (the per-operation limits are 3–10/s per user).',
+      doc: 'Ceiling on all Frame.io API calls per second from this daemon together; each operation is also paced to its own published limit (3–10/s per user).',
       format: F.seconds,
-      default: 4,
+      default: 10,
       env: 'POSTFLOW_FRAMEIO_MAX_REQUESTS_PER_SECOND',
       formatDoc: 'number > 0',
     },
