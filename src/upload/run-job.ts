@@ -129,6 +129,10 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     if (!(await store.transition(job.id, 'queued', 'exposing', { startedAt, nextAttemptAt: null }))) return;
     let current: Job = (await store.get(job.id)) ?? { ...job, state: 'exposing', attempts: job.attempts + 1 };
     const attempt = current.attempts;
+    // The attempt works on the row as the compare-and-set found it: between the pool's read and that write,
+    // a watcher may have moved the queued job to newer contents and back to queued (state-only CAS: ABA; seen
+    // with three nodes on one folder), and the caller's copy would then be taken for a changed file.
+    job = current;
     let exposure: ExposedFile | undefined;
     let hashing: ReturnType<typeof hashWhileServing> | undefined;
     let sentAt: number | null = null;
