@@ -188,7 +188,8 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     // A file re-exported while its upload runs: that import is cancelled and the new contents get a job.
     // By path (indexed): every file of a burst is seen, and listing all in-flight jobs per file was O(n·workers).
     for (const job of await store.list({ path: file.path, states: IN_FLIGHT_STATES })) {
-      if (job.path === file.path && (job.size !== file.size || job.mtimeMs !== file.mtimeMs)) pool?.cancel(job.id, 'file-changed');
+      // (A report older than the job's version is a late look at it, not a re-export: see the store's discover.)
+      if (job.path === file.path && file.mtimeMs >= job.mtimeMs && (job.size !== file.size || job.mtimeMs !== file.mtimeMs)) pool?.cancel(job.id, 'file-changed');
     }
     await store.discover({ ...file, destination: destinations[file.folderIndex]! });
   }

@@ -314,6 +314,8 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
             if (!open) {
               const held = (await c.query(`SELECT * FROM jobs WHERE path = $1 AND state IN (${IN_FLIGHT_IN}) ORDER BY seq DESC LIMIT 1`, [file.path])).rows[0] as Row | undefined;
               if (held && held.size === file.size && held.mtime_ms === file.mtimeMs && held.ino === file.ino) return job(held);
+              // A report older than the version in flight is a late look at that version, not a new one.
+              if (held && file.mtimeMs < (held.mtime_ms as number)) return job(held);
               // Another node may have imported these very bytes since this node's known-files cache was read.
               const done = (
                 await c.query(`SELECT j.* FROM files f JOIN jobs j ON j.id = f.job_id WHERE f.path = $1 AND f.size = $2 AND f.mtime_ms = $3 AND j.state = 'done'`, [
@@ -335,6 +337,9 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
               return job(ins.rows[0]);
             }
             const cur = job(open);
+            // Every node's watcher reports the same file, late or out of order: an older mtime is a stale look
+            // at a file being written, never a newer version — it must not roll the job back.
+            if (file.mtimeMs < cur.mtimeMs) return cur;
             const contentChanged = cur.size !== file.size || cur.mtimeMs !== file.mtimeMs || cur.ino !== file.ino;
             const same =
               !contentChanged &&

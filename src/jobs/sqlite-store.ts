@@ -425,6 +425,8 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
           // second import of the same bytes.
           const held = stmt(`SELECT * FROM jobs WHERE path = ? AND state IN (${IN_FLIGHT_IN}) ORDER BY rowid DESC LIMIT 1`).get(file.path) as Row | undefined;
           if (held && held.size === file.size && held.mtime_ms === file.mtimeMs && held.ino === file.ino) return toJob(held);
+          // A report older than the version in flight is a late look at that version (being written), not a new one.
+          if (held && file.mtimeMs < (held.mtime_ms as number)) return toJob(held);
           const id = randomUUID();
           stmt(
             `INSERT INTO jobs (id, folder_index, root, path, rel_path, name, size, mtime_ms, ino, destination, state, created_at, updated_at)
@@ -434,6 +436,9 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
           return toJob(getRow(id)!);
         }
         const job = toJob(open);
+        // Reports of one path can arrive late or out of order (async handlers; in a fleet, every node's watcher
+        // reports the same file): an older mtime is a stale look at a file being written, never a newer version.
+        if (file.mtimeMs < job.mtimeMs) return job;
         const contentChanged = job.size !== file.size || job.mtimeMs !== file.mtimeMs || job.ino !== file.ino;
         const same =
           !contentChanged &&

@@ -119,10 +119,11 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const job = await store.discover(fileFor(path, { size: 10 }));
           if (state !== 'discovered') await advance(store, job.id, state);
           clock += 1_000;
-          const changed = await store.discover(fileFor(path, { size: 20, mtimeMs: 5.5, ino: 77 }));
+          const newer = 1_732_766_500_000.25;
+          const changed = await store.discover(fileFor(path, { size: 20, mtimeMs: newer, ino: 77 }));
           assert.equal(changed.id, job.id, state);
           assert.equal(changed.state, 'discovered', state);
-          assert.deepEqual([changed.size, changed.mtimeMs, changed.ino, changed.updatedAt], [20, 5.5, 77, clock]);
+          assert.deepEqual([changed.size, changed.mtimeMs, changed.ino, changed.updatedAt], [20, newer, 77, clock]);
           const evs = await store.events(job.id);
           if (state !== 'discovered') assert.deepEqual(evs.at(-1), { at: clock, from: state, to: 'discovered', detail: 'file changed' });
         }
@@ -145,6 +146,22 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         await assert.rejects(store.transition(old.id, 'importing', 'queued'), (e) => isPostflowError(e, ERR_JOBS_PATH_TAKEN));
         assert.equal((await store.get(old.id))?.state, 'importing');
         assert.equal(await store.transition(old.id, 'importing', 'cancelled'), true);
+      });
+
+      test('a late report of an older version (older mtime) changes nothing, open or in flight', async () => {
+        const path = '/watch/late.mov';
+        const final = fileFor(path, { size: 500, mtimeMs: 2_000_000.5, ino: 9 });
+        const job = await store.discover(final);
+        await advance(store, job.id, 'queued');
+        clock += 1_000;
+        const stale = await store.discover({ ...final, size: 0, mtimeMs: 1_999_999.75 });
+        assert.deepEqual(stale, await store.get(job.id));
+        assert.deepEqual([stale.state, stale.size, stale.mtimeMs], ['queued', 500, 2_000_000.5]);
+        assert.ok(await store.transition(job.id, 'queued', 'exposing'));
+        assert.ok(await store.transition(job.id, 'exposing', 'importing'));
+        assert.equal((await store.discover({ ...final, size: 0, mtimeMs: 1_999_999.75 })).id, job.id, 'no second job for an older look');
+        assert.equal((await store.list()).length, 1);
+        assert.notEqual((await store.discover({ ...final, size: 600, mtimeMs: 2_000_001 })).id, job.id, 'a newer version still gets its own job');
       });
 
       test('a path whose job ended gets a new job', async () => {
