@@ -18,6 +18,7 @@ import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { WorkerPool } from './jobs/pool.ts';
 import { openSqliteStore } from './jobs/sqlite-store.ts';
+import { withSummaries } from './jobs/summary.ts';
 import { createClaimer, type Claimer } from './jobs/claimer.ts';
 import { openJobStore, resolveNodeId } from './jobs/open-store.ts';
 import { redactStoreUrl } from './jobs/pg-store.ts';
@@ -137,7 +138,10 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = logger.child({ room: 'daemon' });
   // SQLite in the state dir, or the fleet's PostgreSQL (store.url): several daemons, one queue.
   const nodeId = resolveNodeId(config.stateDir, config.store.nodeId);
-  const store = await openJobStore({ url: config.store.url, stateDir: config.stateDir, nodeId, logger: logger.child({ room: 'jobs' }) });
+  const store = withSummaries(
+    await openJobStore({ url: config.store.url, stateDir: config.stateDir, nodeId, logger: logger.child({ room: 'jobs' }) }),
+    logger,
+  );
   if (config.store.url) log.info({ event: 'store', store: redactStoreUrl(config.store.url), node: nodeId }, `job store: PostgreSQL, shared by the fleet; this daemon is node ${nodeId}`);
   const leaseMs = config.store.leaseTimeoutSeconds * 1000;
   const nodeInfo = { host: hostname(), pid: process.pid, startedAt: Date.now() };
@@ -447,7 +451,7 @@ export async function runOnce(opts: {
   const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, undefined, shaper);
   // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
-  const store = await openSqliteStore({ path: join(scratch, 'jobs.db') });
+  const store = withSummaries(await openSqliteStore({ path: join(scratch, 'jobs.db') }), logger);
   let tunnel: ReturnType<typeof createTunnel> | undefined;
   let pool: WorkerPool | undefined;
   const results: OneShotResult[] = [];

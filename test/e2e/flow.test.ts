@@ -79,6 +79,10 @@ test('a watched folder flows into Frame.io: slow export, sub-folder files, temp 
     assert.equal(typeof d.rate, 'number');
   }
 
+  const summaries = daemon.lines.filter((l) => l.event === 'summary');
+  assert.deepEqual(summaries.map((l) => l.state), ['done', 'done', 'done'], 'one summary line per job, at its end');
+  assert.deepEqual(new Set(summaries.map((l) => l.job)), new Set(done.map((l) => l.job)));
+
   // SIGTERM: exit 0 within 10 s, no child process left behind (cloudflared included).
   const children = await descendants(daemon.child.pid!);
   assert.ok(children.length >= 1, 'cloudflared runs as a child of the daemon');
