@@ -14,6 +14,7 @@
 import { claimFilter, claimOrder } from './claim-order.ts';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { rediscoveredState } from './rediscovery.ts';
 import type { PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import { PostflowError } from '../errors.ts';
@@ -337,19 +338,8 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
               return job(ins.rows[0]);
             }
             const cur = job(open);
-            // Every node's watcher reports the same file, late or out of order: an older mtime is a stale look
-            // at a file being written, never a newer version — it must not roll the job back.
-            if (file.mtimeMs < cur.mtimeMs) return cur;
-            const contentChanged = cur.size !== file.size || cur.mtimeMs !== file.mtimeMs || cur.ino !== file.ino;
-            const same =
-              !contentChanged &&
-              cur.folderIndex === file.folderIndex &&
-              cur.root === file.root &&
-              cur.relPath === file.relPath &&
-              cur.name === file.name &&
-              cur.destination === file.destination;
-            if (same) return cur;
-            const state: JobState = contentChanged ? 'discovered' : cur.state;
+            const state = rediscoveredState(cur, file);
+            if (state === undefined) return cur;
             const r = await c.query(
               `UPDATE jobs SET folder_index = $1, root = $2, rel_path = $3, name = $4, size = $5, mtime_ms = $6, ino = $7, destination = $8,
                  state = $9, updated_at = $10 WHERE id = $11 RETURNING *`,

@@ -23,6 +23,7 @@ import {
   ERR_JOBS_UNKNOWN_FIELD,
 } from './errors.ts';
 import { IN_FLIGHT_STATES, JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
+import { rediscoveredState } from './rediscovery.ts';
 import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobLanding, JobPatch, JobQuery, JobStore } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -436,20 +437,8 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
           return toJob(getRow(id)!);
         }
         const job = toJob(open);
-        // Reports of one path can arrive late or out of order (async handlers; in a fleet, every node's watcher
-        // reports the same file): an older mtime is a stale look at a file being written, never a newer version.
-        if (file.mtimeMs < job.mtimeMs) return job;
-        const contentChanged = job.size !== file.size || job.mtimeMs !== file.mtimeMs || job.ino !== file.ino;
-        const same =
-          !contentChanged &&
-          job.folderIndex === file.folderIndex &&
-          job.root === file.root &&
-          job.relPath === file.relPath &&
-          job.name === file.name &&
-          job.destination === file.destination;
-        if (same) return job;
-        // A file that changed after it was found stable must prove stability again before it is uploaded.
-        const state: JobState = contentChanged ? 'discovered' : job.state;
+        const state = rediscoveredState(job, file);
+        if (state === undefined) return job;
         stmt(
           `UPDATE jobs SET folder_index = ?, root = ?, rel_path = ?, name = ?, size = ?, mtime_ms = ?, ino = ?, destination = ?,
              state = ?, updated_at = ? WHERE id = ?`,
