@@ -12,27 +12,17 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack, until } from './harness.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const SMALL = 240;
 const LARGE = 3;
 
-/** mulberry32: a tiny seeded PRNG, so the fault schedule is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('soak: hundreds of files through random API faults, failed imports, tunnel crashes and 3 s tokens', { timeout: 300_000 }, async (t) => {
   const seed = Number(process.env.SOAK_SEED ?? Date.now() % 1_000_000);
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   t.diagnostic(`SOAK_SEED=${seed}`);
 
   const stack = await startStack({

@@ -11,21 +11,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rawRequest, startServer } from './harness.ts';
 import type { RawResponse } from './harness.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 const TOTAL = 10_000;
 const CONCURRENCY = 48;
 
-// Deterministic PRNG (mulberry32) so a failing request can be reproduced from the seed.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test(`${TOTAL} hostile requests: all empty 400/404/405, no byte of any file served`, { timeout: 60_000 }, async (t) => {
   const s = await startServer(t, { headersTimeoutMs: 5_000 });
@@ -44,7 +34,7 @@ test(`${TOTAL} hostile requests: all empty 400/404/405, no byte of any file serv
   const R = r.token;
   const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-  const rand = rng(0xc0ffee);
+  const rand = seededRandom(0xc0ffee);
   const pick = <V>(xs: readonly V[]): V => xs[Math.floor(rand() * xs.length)] as V;
   const randomToken = () => Array.from({ length: 43 }, () => pick([...B64])).join('');
   const flipped = () => {
