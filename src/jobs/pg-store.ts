@@ -14,6 +14,7 @@
 import { claimFilter, claimOrder } from './claim-order.ts';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { nodeFromRow } from './node-row.ts';
 import { rediscoveredState } from './rediscovery.ts';
 import type { PoolClient } from 'pg';
 import type { Logger } from 'pino';
@@ -545,15 +546,7 @@ function createStore(pool: pg.Pool, url: string, now: () => number, nodeId: stri
         list.push(r.id);
         held.set(r.lease_node, list);
       }
-      return ((await q('SELECT * FROM nodes ORDER BY heartbeat_at DESC')).rows as Record<string, unknown>[]).map((r) => ({
-        nodeId: r.node_id as string,
-        host: r.host as string,
-        pid: r.pid as number,
-        startedAt: r.started_at as number,
-        heartbeatAt: r.heartbeat_at as number,
-        stoppedAt: (r.stopped_at as number | null) ?? null,
-        jobs: held.get(r.node_id as string) ?? [],
-      }));
+      return ((await q('SELECT * FROM nodes ORDER BY heartbeat_at DESC')).rows as Record<string, unknown>[]).map((r) => nodeFromRow(r, held));
     },
 
     async close() {

@@ -23,6 +23,7 @@ import {
   ERR_JOBS_UNKNOWN_FIELD,
 } from './errors.ts';
 import { IN_FLIGHT_STATES, JOB_STATES, OPEN_STATES, canTransition, isTerminal, type JobState } from './states.ts';
+import { nodeFromRow } from './node-row.ts';
 import { rediscoveredState } from './rediscovery.ts';
 import type { BaselineFile, DiscoveredFile, Job, JobEvent, JobLanding, JobPatch, JobQuery, JobStore } from './store.ts';
 
@@ -642,15 +643,7 @@ function createStore(db: DatabaseSync, path: string, now: () => number, nodeId: 
           list.push(r.id as string);
           held.set(r.lease_node as string, list);
         }
-        return (stmt('SELECT * FROM nodes ORDER BY heartbeat_at DESC').all() as Row[]).map((r) => ({
-          nodeId: r.node_id as string,
-          host: r.host as string,
-          pid: r.pid as number,
-          startedAt: r.started_at as number,
-          heartbeatAt: r.heartbeat_at as number,
-          stoppedAt: (r.stopped_at as number | null) ?? null,
-          jobs: held.get(r.node_id as string) ?? [],
-        }));
+        return (stmt('SELECT * FROM nodes ORDER BY heartbeat_at DESC').all() as Row[]).map((r) => nodeFromRow(r, held));
       });
     },
 
