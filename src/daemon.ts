@@ -14,6 +14,7 @@ import type { SecretSet } from './log/redact.ts';
 import { createAdminService } from './admin/service.ts';
 import { describeError, isPostflowError } from './errors.ts';
 import { createFrameioClient, type CallRecord } from './frameio/client.ts';
+import { checkWritable } from './frameio/write-check.ts';
 import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { WorkerPool } from './jobs/pool.ts';
@@ -242,10 +243,18 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
     reload: (fresh) => controls.reload(fresh),
     async start() {
       await admin.start();
+      /** Destinations already checked for write access (several watch folders may share one). */
+      const checked = new Set<string>();
       for (const [i, folder] of config.watch.folders.entries()) {
         try {
           const dest = await frameio.resolveDestination(folder.destination);
           destinations[i] = dest.id;
+          if (!checked.has(dest.id)) {
+            checked.add(dest.id);
+            if ((await checkWritable(frameio, dest.id)) === 'read-only') {
+              throw ERR_CONFIG_DESTINATION(folder.path, folder.destination, 'is read-only for this login (Frame.io answered 403 when postflow created a test folder there)');
+            }
+          }
           controls.setDestinationUrl(i, (dest as { view_url?: string | null }).view_url ?? null);
           log.info({ folder: folder.path, destination: folder.destination, folderId: dest.id, event: 'destination' }, `watch folder ${folder.path} → Frame.io folder ${dest.name ?? dest.id}`);
         } catch (err) {

@@ -132,6 +132,8 @@ export interface FrameioClient {
   /** Every child of a folder, following every `links.next`. */
   listChildren(folderId: string, opts?: ListChildrenOptions): AsyncIterable<Asset>;
   createFolder(parentId: string, name: string, signal?: AbortSignal): Promise<Folder>;
+  /** Deletes a folder and what is in it (404 = already gone = fine). */
+  deleteFolder(folderId: string, signal?: AbortSignal): Promise<void>;
   remoteUpload(folderId: string, name: string, sourceUrl: string, signal?: AbortSignal): Promise<RemoteUploadResult>;
   localUpload(folderId: string, name: string, size: number, signal?: AbortSignal): Promise<LocalUploadResult>;
   getFile(fileId: string, signal?: AbortSignal): Promise<File>;
@@ -265,6 +267,11 @@ class V4Client implements FrameioClient {
   async createFolder(parentId: string, name: string, signal?: AbortSignal): Promise<Folder> {
     const url = await this.#acct(`/folders/${enc(parentId)}/folders`, signal);
     return this.#call({ operation: 'folders.create', method: 'POST', url, body: { data: { name } }, signal, idempotent: false, parse: data(parseFolder) });
+  }
+
+  async deleteFolder(folderId: string, signal?: AbortSignal): Promise<void> {
+    const url = await this.#acct(`/folders/${enc(folderId)}`, signal);
+    await this.#call({ operation: 'folders.delete', method: 'DELETE', url, signal, idempotent: true, allow404: true, parse: () => undefined });
   }
 
   async remoteUpload(folderId: string, name: string, sourceUrl: string, signal?: AbortSignal): Promise<RemoteUploadResult> {

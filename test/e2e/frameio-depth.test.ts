@@ -82,8 +82,10 @@ test('mirror, several destinations, versions, new, skip, sidecar, move, metadata
   const [doneA, doneB] = await Promise.all([doneFor(a), doneFor(b)]);
   assert.equal(doneA.folderPath, 'ep101/reel2/sc1');
   assert.equal(doneA.folderId, doneB.folderId, 'both in the same mirrored folder');
-  const creates = emulator.calls().filter((c) => c.operation === 'folders.create' && c.status === 201).length;
-  assert.equal(creates, 1 + 3, 'Deliveries (by the test) + ep101, reel2, sc1 once each');
+  // Each destination's start-up write check creates a test folder and deletes it at once.
+  const created = emulator.calls().filter((c) => c.operation === 'folders.create' && c.status === 201).length;
+  const deleted = emulator.calls().filter((c) => c.operation === 'folders.delete' && c.status === 204).length;
+  assert.equal(created - deleted, 1 + 3, 'Deliveries (by the test) + ep101, reel2, sc1 once each');
   const ep101 = (await children(emulator.rootFolderId)).filter((x) => x.name === 'ep101');
   assert.equal(ep101.length, 1);
   const reel2 = (await children(ep101[0]!.id)).filter((x) => x.name === 'reel2');
@@ -173,4 +175,26 @@ test('a destination that does not exist stops the start with one line naming the
   assert.equal(code, 78, 'EX_CONFIG: fix the configuration, do not restart in a loop');
   const line = d.stderr.find((l) => l.includes('PF_ERR_CONFIG_DESTINATION')) ?? d.stderr.join('\n');
   assert.match(line, new RegExp(`watch folder ${stack.watchDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: Frame.io destination "00000000-0000-4000-8000-000000000000" is neither a folder nor a project`));
+});
+
+test('a destination this login may not write to stops the start with one line; a writable one leaves no trace', { timeout: 60_000 }, async (t) => {
+  const stack = await startStack();
+  t.after(() => stack.close());
+  // First a writable destination: the daemon starts, and its write check leaves nothing behind in Frame.io.
+  const ok = stack.startDaemon();
+  await ok.waitFor((l) => l.event === 'started', 60_000, 'start');
+  assert.equal((await ok.stop()).code, 0);
+  const creates = stack.emulator.calls().filter((c) => c.operation === 'folders.create' && c.status === 201).length;
+  const deletes = stack.emulator.calls().filter((c) => c.operation === 'folders.delete' && c.status === 204).length;
+  assert.equal(creates, 1, 'one write-check folder');
+  assert.equal(deletes, 1, 'deleted at once');
+
+  stack.emulator.setFaults({ readOnlyFolderIds: [stack.emulator.rootFolderId] });
+  const d = stack.startDaemon();
+  const { code } = await d.exited;
+  assert.equal(code, 78);
+  const line = d.stderr.find((l) => l.includes('PF_ERR_CONFIG_DESTINATION')) ?? d.stderr.join('\n');
+  assert.match(line, /is read-only for this login \(Frame\.io answered 403/);
+  assert.ok(line.includes(stack.watchDir), 'names the watch folder');
+  assert.equal(d.stderr.filter((l) => l.trim() !== '').length, 1, 'one line');
 });

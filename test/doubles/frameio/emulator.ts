@@ -260,7 +260,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     }
   };
 
-  const routes = createV4Routes({ store, remoteUpload, localUpload, deleteAsset });
+  const writable = (folder: { id: string; parentId: string | null }): boolean => {
+    const readOnly = new Set(faults.readOnlyFolderIds);
+    for (let at: { id: string; parentId: string | null } | undefined = folder; at; at = at.parentId ? (store.assets.get(at.parentId) as typeof at) : undefined) {
+      if (readOnly.has(at.id)) return false;
+    }
+    return true;
+  };
+  const routes = createV4Routes({ store, remoteUpload, localUpload, deleteAsset, writable });
 
   const handleV4 = async (req: IncomingMessage, res: ServerResponse, url: URL, call: CallRecord): Promise<void> => {
     const answer = (a: V4Answer, headers: Record<string, string> = {}): void => {

@@ -33,6 +33,8 @@ export interface Faults {
   expireUploadUrlsNext: number;
   /** The next N part PUTs to storage answer 500 InternalError (body discarded). */
   failUploadPartsNext: number;
+  /** Folders (and everything below them) this user may read but not add to: creates answer 403. */
+  readOnlyFolderIds: string[];
 }
 
 export const DEFAULT_FAULTS: Faults = {
@@ -50,6 +52,7 @@ export const DEFAULT_FAULTS: Faults = {
   apiDelayMs: 0,
   expireUploadUrlsNext: 0,
   failUploadPartsNext: 0,
+  readOnlyFolderIds: [],
 };
 
 export interface LedgerRequest {

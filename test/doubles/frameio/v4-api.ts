@@ -34,7 +34,11 @@ export interface V4Deps {
   localUpload(folder: FolderAsset, name: string, fileSize: number): { file: FileAsset; uploadUrls: { size: number; url: string }[] };
   /** Removes assets and stops their imports. */
   deleteAsset(id: string): void;
+  /** False for a folder the user may only read (fault readOnlyFolderIds, inherited by sub folders). */
+  writable(folder: FolderAsset): boolean;
 }
+
+const forbidden = (): V4Answer => errors(403, { detail: 'You do not have permission to add assets to this folder', title: 'Forbidden' });
 
 export function errors(status: number, ...list: V4Error[]): V4Answer {
   return { status, body: { errors: list } };
@@ -146,6 +150,7 @@ export function createV4Routes(deps: V4Deps): Route[] {
   add('POST', '/accounts/{account_id}/folders/{folder_id}/folders', 'folders.create', (r) => {
     const f = asset(r, 'folder_id', 'folder', 'Folder');
     if (isAnswer(f)) return f;
+    if (!deps.writable(f)) return forbidden();
     const v = validateBody(r.body, { name: { type: 'string', required: true, minLength: 1, maxLength: 255 } });
     if (!v.ok) return errors(v.status, ...v.errors);
     return { status: 201, body: { data: store.json(store.createFolder(f, v.data.name as string)) } };
@@ -155,6 +160,7 @@ export function createV4Routes(deps: V4Deps): Route[] {
   add('POST', '/accounts/{account_id}/folders/{folder_id}/files/remote_upload', 'files.create_remote_upload', async (r) => {
     const f = asset(r, 'folder_id', 'folder', 'Folder');
     if (isAnswer(f)) return f;
+    if (!deps.writable(f)) return forbidden();
     const v = validateBody(r.body, {
       name: { type: 'string', required: true, minLength: 1, maxLength: 255 },
       source_url: { type: 'string', required: true, minLength: 1 },
@@ -166,6 +172,7 @@ export function createV4Routes(deps: V4Deps): Route[] {
   add('POST', '/accounts/{account_id}/folders/{folder_id}/files/local_upload', 'files.create_local_upload', (r) => {
     const f = asset(r, 'folder_id', 'folder', 'Folder');
     if (isAnswer(f)) return f;
+    if (!deps.writable(f)) return forbidden();
     const v = validateBody(r.body, {
       name: { type: 'string', required: true, minLength: 1, maxLength: 255 },
       file_size: { type: 'integer', required: true, minimum: 1, maximum: 5_000_000_000_000 },
