@@ -9,6 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type pg from 'pg';
 import type { Config } from './config/load.ts';
 import type { SecretSet } from './log/redact.ts';
 import { createAdminService } from './admin/service.ts';
@@ -82,8 +83,16 @@ function authGate(tokens: EventEmitter): AuthGate & { lost: boolean } {
   return gate;
 }
 
+/** What buildServices takes besides the config; `fleetPool` is the fleet's PostgreSQL (store.url), if any. */
+interface ServiceOptions {
+  secrets?: SecretSet | undefined;
+  onCall?: ((call: CallRecord) => void) | undefined;
+  shaper?: SendShaper | undefined;
+  fleetPool?: pg.Pool | undefined;
+}
+
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
-function buildServices(config: Config, logger: Logger, secrets?: SecretSet, onCall?: (call: CallRecord) => void, shaper?: SendShaper) {
+function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper }: ServiceOptions) {
   const tokens = createTokenProvider({
     onSecret: (value) => secrets?.add(value),
     imsTokenUrl: config.frameio.imsTokenUrl,
@@ -161,7 +170,12 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   // Bandwidth caps, queue rules, quiet hours and batch notices: the settings a reload changes live.
   const controls = createStudioControls({ config, logger: logger.child({ room: 'controls' }), onBatch: (i, ev) => notifier.onBatch(i, ev) });
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, (call) => admin.metrics.frameioCall(call), controls.shaper);
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, {
+    secrets: opts.secrets,
+    onCall: (call) => admin.metrics.frameioCall(call),
+    shaper: controls.shaper,
+    fleetPool: 'pool' in store ? (store.pool as pg.Pool) : undefined,
+  });
 
   // Where each file lands: its watch folder's destination plus (layout "mirror") its sub folders, found or
   // created once per daemon — concurrent jobs needing the same new folder share one creation.
@@ -457,7 +471,7 @@ export async function runOnce(opts: {
   const { config, logger } = opts;
   // The global cap holds for one-shot uploads too (no watch folders, so no folder caps).
   const shaper = createShaper({ global: liveSettings(config).bandwidth, folders: [] });
-  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, opts.secrets, undefined, shaper);
+  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, { secrets: opts.secrets, shaper });
   // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
   const store = withSummaries(await openSqliteStore({ path: join(scratch, 'jobs.db') }), logger);
