@@ -18,6 +18,7 @@ import { createFrameioClient, type CallRecord } from './frameio/client.ts';
 import { checkWritable } from './frameio/write-check.ts';
 import { createTokenProvider } from './frameio/ims.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
+import { createSharedLimiter } from './frameio/shared-limiter.ts';
 import { WorkerPool } from './jobs/pool.ts';
 import { openSqliteStore } from './jobs/sqlite-store.ts';
 import { withSummaries } from './jobs/summary.ts';
@@ -92,7 +93,7 @@ interface ServiceOptions {
 }
 
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
-function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper }: ServiceOptions) {
+function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper, fleetPool }: ServiceOptions) {
   const tokens = createTokenProvider({
     onSecret: (value) => secrets?.add(value),
     imsTokenUrl: config.frameio.imsTokenUrl,
@@ -108,7 +109,10 @@ function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper
     accountId: config.frameio.accountId,
     clientId: config.frameio.clientId,
     tokens,
-    limiter: createRateLimiter({ maxRequestsPerSecond: config.frameio.maxRequestsPerSecond }),
+    // A fleet shares Frame.io's per-user budget per operation through PostgreSQL; the per-node cap stays first.
+    limiter: fleetPool
+      ? createSharedLimiter({ pool: fleetPool, local: createRateLimiter({ maxRequestsPerSecond: config.frameio.maxRequestsPerSecond }), logger: logger.child({ room: 'frameio' }) })
+      : createRateLimiter({ maxRequestsPerSecond: config.frameio.maxRequestsPerSecond }),
     logger: logger.child({ room: 'frameio' }),
     ...(onCall ? { onCall } : {}),
   });
