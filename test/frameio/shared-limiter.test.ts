@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -63,6 +64,42 @@ async function hammer(limiter: CallLimiter, op: string, loops: number, ms: numbe
     }),
   );
   return granted;
+}
+
+/** A TCP hop in front of PostgreSQL that can black-hole the database (connections open, no answers) and heal. */
+async function flakyHop(t: Ctx, target: URL): Promise<{ url: string; hang(): void; heal(): void }> {
+  let hanging = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    if (hanging) return; // accepted, never answered
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('data', (d) => hanging || upstream.write(d));
+    upstream.on('data', (d) => hanging || client.write(d));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const url = new URL(target);
+  url.port = String((server.address() as { port: number }).port);
+  return {
+    url: url.toString(),
+    hang: () => (hanging = true),
+    heal: () => {
+      hanging = false;
+      for (const s of sockets) s.destroy(); // the pool's stuck connections fail and are replaced
+    },
+  };
 }
 
 const skip = pgSkipReason();
@@ -198,6 +235,32 @@ if (skip) {
       assert.ok(fleet.ok >= budget * 0.8, `the fleet still uses the budget: ${fleet.ok} of ${budget}`);
       assert.ok(unshared.limited > fleet.limited + 5, `without sharing, three nodes overrun the user's budget: ${unshared.limited} 429s`);
     });
+  });
+
+  test('a database that stops answering: one warn after the query timeout, local pacing, and back to shared when it heals', async (t) => {
+    const hop = await flakyHop(t, new URL(await freshDb(t)));
+    const pool = newPool(t, hop.url);
+    const { logger, lines } = capture();
+    const limiter = createSharedLimiter({ pool, local: createRateLimiter({ maxRequestsPerSecond: 1000 }), logger, retryMs: 400, queryTimeoutMs: 300 });
+    assert.equal(await limiter.ready(), true);
+    await limiter.acquire('files.show');
+    hop.hang();
+    let started = performance.now();
+    await limiter.acquire('files.show');
+    const firstMs = performance.now() - started;
+    assert.ok(firstMs >= 250 && firstMs < 1000, `the first call waited for the query timeout only: ${Math.round(firstMs)} ms`);
+    assert.equal(limiter.degraded, true);
+    started = performance.now();
+    for (let i = 0; i < 3; i++) await limiter.acquire('files.show');
+    assert.ok(performance.now() - started < 100, 'until the retry time, calls do not wait for the database');
+    hop.heal();
+    await new Promise((r) => setTimeout(r, 450));
+    await limiter.acquire('files.show');
+    assert.equal(limiter.degraded, false);
+    const events = lines().map((l) => [l.level, l.event]);
+    assert.deepEqual(events, [[40, 'frameio-shared-limiter-down'], [30, 'frameio-shared-limiter-up']]);
+    const row = await pool.query(`SELECT tokens FROM ${RATE_BUCKETS_TABLE} WHERE operation = 'files.show'`);
+    assert.ok(Number((row.rows[0] as { tokens: number }).tokens) < 10, 'the healed call took its token from the shared row');
   });
 
   test('PostgreSQL stopped mid-run: calls go on at the local pace, with one warn line', async (t) => {
