@@ -4,7 +4,11 @@
  * - a user login: the refresh token lives in the shared token file (token-file.ts). IMS rotates it at every
  *   use, so each refresh takes the file lock, re-reads the file, asks IMS, and writes the new refresh token
  *   back before anything uses the new access token.
+ * - a fleet login (fleet-login.ts): the same refresh under a row lock in PostgreSQL, shared by every node.
  * - Server-to-Server (client_credentials): no refresh token, just ask again.
+ *
+ * Where a refresh token lives and how its refresh is serialised is a `TokenChain`; this provider keeps what
+ * is common: the cache, single flight, lost/restored, and telling the log scrubber every token.
  *
  * A rejected refresh token (`invalid_grant`) is not a job failure but a lost login: the provider emits
  * 'auth-lost' once, keeps answering AUTH_REVOKED without hammering IMS, and watches the token file; when
@@ -19,11 +23,12 @@ import {
   ERR_AUTH_REVOKED,
   ERR_BAD_RESPONSE,
   ERR_IMS_REJECTED,
+  ERR_LOGIN_UNSEALABLE,
   ERR_NO_CREDENTIALS,
   ERR_NOT_LOGGED_IN,
   imsUnavailableError,
 } from './errors.ts';
-import type { LockOptions } from './token-file.ts';
+import type { LockOptions, TokenRecord } from './token-file.ts';
 import { readTokenFile, withTokenFileLock, writeTokenFile } from './token-file.ts';
 import type { ImsTokenResponse } from './types.ts';
 
@@ -35,6 +40,8 @@ export interface TokenProviderOptions {
   clientSecret?: string | undefined;
   /** User login: the shared refresh-token file. */
   refreshTokenFile?: string | undefined;
+  /** User login kept elsewhere (the fleet's PostgreSQL); wins over refreshTokenFile. */
+  chain?: TokenChain | undefined;
   /** Server-to-Server login instead of a refresh token. Scopes as a space-separated string or a list. */
   clientCredentials?: { scopes: string | readonly string[] } | undefined;
   fetch?: typeof fetch;
@@ -62,6 +69,68 @@ export interface TokenProvider extends EventEmitter {
   waitRestored(signal?: AbortSignal): Promise<void>;
   /** Stops watching the token file. */
   close(): void;
+}
+
+/** An access token as a chain hands it out. */
+export interface AccessGrant {
+  token: string;
+  /** Life left now. */
+  remainingMs: number;
+  /** Its whole life (IMS's expires_in). */
+  lifetimeMs: number;
+}
+
+export interface RefreshRequest {
+  /** Presents a refresh token to IMS. Marks the login lost on invalid_grant; every token is told to onSecret. */
+  exchange(refreshToken: string): Promise<ImsTokenResponse>;
+  /** An access token Frame.io refused with 401: never hand it out again. */
+  rejected: string | undefined;
+  /** May a stored access token with this much life left be used instead of refreshing? */
+  usable(remainingMs: number, lifetimeMs: number): boolean;
+}
+
+/** Where a user login's refresh token lives, and how one refresh at a time is enforced. */
+export interface TokenChain {
+  /** Names the login in error messages: a file path, or the fleet's table. */
+  readonly where: string;
+  /** One refresh under the chain's lock (or a still-usable token someone else just stored). */
+  refresh(req: RefreshRequest): Promise<AccessGrant>;
+  /** While lost: has a refresh token other than `refused` been stored since? Never throws. */
+  newLoginWritten(refused: string | undefined): Promise<boolean>;
+}
+
+/** The refresh-token file as a chain: file lock, re-read, IMS, write the rotated token back before use. */
+export function fileTokenChain(file: string, opts: { lock?: LockOptions | undefined; now?: () => number } = {}): TokenChain {
+  const now = opts.now ?? Date.now;
+  return {
+    where: file,
+    async refresh(req) {
+      const got = await withTokenFileLock(
+        file,
+        async () => {
+          // Re-read under the lock: another process may have rotated the token a moment ago.
+          const record: TokenRecord | undefined = await readTokenFile(file);
+          if (record === undefined) throw ERR_NOT_LOGGED_IN(file);
+          const answer = await req.exchange(record.refresh_token);
+          if (answer.refresh_token !== undefined && answer.refresh_token !== record.refresh_token) {
+            // Written before the lock is released and before the access token is used: the old one is dead.
+            await writeTokenFile(file, { ...record, refresh_token: answer.refresh_token, saved_at: new Date(now()).toISOString() });
+          }
+          return answer;
+        },
+        opts.lock,
+      );
+      return { token: got.access_token, remainingMs: got.expires_in * 1000, lifetimeMs: got.expires_in * 1000 };
+    },
+    async newLoginWritten(refused) {
+      try {
+        const record = await readTokenFile(file);
+        return record !== undefined && record.refresh_token !== refused;
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 interface Cached {
@@ -102,12 +171,15 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
   /** Set while the login is lost: the error to answer with, and the refresh token that was refused. */
   #lost: { error: PostflowError; refusedToken: string | undefined } | undefined;
   #watchTimer: NodeJS.Timeout | undefined;
+  readonly #chain: TokenChain | undefined;
+  /** The access token Frame.io last refused: a shared chain must not hand it back. */
+  #rejected: string | undefined;
 
   constructor(opts: TokenProviderOptions) {
     super();
-    if (opts.refreshTokenFile === undefined || opts.refreshTokenFile === '') {
-      if (opts.clientCredentials === undefined || !opts.clientSecret) throw ERR_NO_CREDENTIALS();
-    }
+    const file = opts.refreshTokenFile;
+    this.#chain = opts.chain ?? (file === undefined || file === '' ? undefined : fileTokenChain(file, { lock: opts.lock, now: opts.now }));
+    if (this.#chain === undefined && (opts.clientCredentials === undefined || !opts.clientSecret)) throw ERR_NO_CREDENTIALS();
     this.#opts = opts;
     this.#fetch = opts.fetch ?? globalThis.fetch;
     this.#now = opts.now ?? Date.now;
@@ -140,7 +212,10 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
   }
 
   invalidate(token: string): void {
-    if (this.#cached?.token === token) this.#cached = undefined;
+    if (this.#cached?.token === token) {
+      this.#cached = undefined;
+      this.#rejected = token;
+    }
   }
 
   waitRestored(signal?: AbortSignal): Promise<void> {
@@ -166,54 +241,39 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
   }
 
   async #refresh(): Promise<Cached> {
-    const file = this.#opts.refreshTokenFile;
-    let answer: ImsTokenResponse;
-    if (file === undefined || file === '') {
+    const chain = this.#chain;
+    const margin = this.#opts.refreshMarginMs ?? DEFAULT_MARGIN_MS;
+    let grant: AccessGrant;
+    if (chain === undefined) {
       const scopes = this.#opts.clientCredentials?.scopes ?? '';
       const scope = (typeof scopes === 'string' ? scopes.split(/[\s,]+/) : [...scopes]).filter(Boolean).join(',');
       const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: this.#opts.clientId });
       form.set('client_secret', this.#opts.clientSecret ?? '');
       if (scope !== '') form.set('scope', scope);
-      answer = await this.#post(form, undefined, undefined);
+      const answer = await this.#post(form, undefined, undefined);
+      grant = { token: answer.access_token, remainingMs: answer.expires_in * 1000, lifetimeMs: answer.expires_in * 1000 };
     } else {
-      answer = await withTokenFileLock(
-        file,
-        async () => {
-          // Re-read under the lock: another process may have rotated the token a moment ago.
-          const record = await readTokenFile(file);
-          if (record === undefined) {
-            const err = ERR_NOT_LOGGED_IN(file);
-            this.#markLost(err, undefined);
-            throw err;
-          }
-          const form = new URLSearchParams({
-            grant_type: 'refresh_token',
-            client_id: this.#opts.clientId,
-            refresh_token: record.refresh_token,
-          });
-          if (this.#opts.clientSecret) form.set('client_secret', this.#opts.clientSecret);
-          this.#opts.onSecret?.(record.refresh_token);
-          const got = await this.#post(form, file, record.refresh_token);
-          if (got.refresh_token !== undefined) this.#opts.onSecret?.(got.refresh_token);
-          if (got.refresh_token !== undefined && got.refresh_token !== record.refresh_token) {
-            // Written before the lock is released and before the access token is used: the old one is dead.
-            await writeTokenFile(file, { ...record, refresh_token: got.refresh_token, saved_at: new Date(this.#now()).toISOString() });
-          }
-          return got;
-        },
-        this.#opts.lock,
-      );
+      try {
+        grant = await chain.refresh({
+          exchange: (refreshToken) => this.#exchange(refreshToken, chain.where),
+          rejected: this.#rejected,
+          // Usable only well before this node would refresh it, or every node would refresh it again at once.
+          usable: (remainingMs, lifetimeMs) => remainingMs > Math.min(margin, lifetimeMs / 5) + Math.min(1000, lifetimeMs / 10),
+        });
+      } catch (err) {
+        if (isPostflowError(err, ERR_NOT_LOGGED_IN) || isPostflowError(err, ERR_LOGIN_UNSEALABLE)) this.#markLost(err, undefined);
+        throw err;
+      }
     }
-    this.#opts.onSecret?.(answer.access_token);
-    const obtainedAt = this.#now();
-    const lifetimeMs = answer.expires_in * 1000;
+    this.#opts.onSecret?.(grant.token);
+    const now = this.#now();
     const cached: Cached = {
-      token: answer.access_token,
-      expiresAt: obtainedAt + lifetimeMs,
-      refreshAt: refreshInstant(obtainedAt, lifetimeMs, this.#opts.refreshMarginMs ?? DEFAULT_MARGIN_MS),
+      token: grant.token,
+      expiresAt: now + grant.remainingMs,
+      refreshAt: refreshInstant(now - (grant.lifetimeMs - grant.remainingMs), grant.lifetimeMs, margin),
     };
     this.#cached = cached;
-    this.#log.debug({ event: 'ims-refresh', expiresInSeconds: answer.expires_in }, 'access token refreshed');
+    this.#log.debug({ event: 'ims-refresh', expiresInSeconds: Math.round(grant.remainingMs / 1000) }, 'access token refreshed');
     if (this.#lost !== undefined) {
       this.#lost = undefined;
       this.close();
@@ -221,6 +281,16 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
       this.emit('auth-restored');
     }
     return cached;
+  }
+
+  async #exchange(refreshToken: string, where: string): Promise<ImsTokenResponse> {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: this.#opts.clientId, refresh_token: refreshToken });
+    if (this.#opts.clientSecret) form.set('client_secret', this.#opts.clientSecret);
+    this.#opts.onSecret?.(refreshToken);
+    const got = await this.#post(form, where, refreshToken);
+    if (got.refresh_token !== undefined) this.#opts.onSecret?.(got.refresh_token);
+    this.#opts.onSecret?.(got.access_token);
+    return got;
   }
 
   async #post(form: URLSearchParams, file: string | undefined, presented: string | undefined): Promise<ImsTokenResponse> {
@@ -277,14 +347,8 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
 
   /** Has someone (`postflow auth login`) written a token other than the one IMS refused? */
   async #newLoginWritten(): Promise<boolean> {
-    const file = this.#opts.refreshTokenFile;
-    if (file === undefined || this.#lost === undefined) return false;
-    try {
-      const record = await readTokenFile(file);
-      return record !== undefined && record.refresh_token !== this.#lost.refusedToken;
-    } catch {
-      return false;
-    }
+    if (this.#chain === undefined || this.#lost === undefined) return false;
+    return this.#chain.newLoginWritten(this.#lost.refusedToken);
   }
 
   async #poll(): Promise<void> {
