@@ -156,26 +156,3 @@ export const ERR_LOGIN_STORE_UNAVAILABLE = createError(
   (detail: string) => `the fleet's Frame.io login in PostgreSQL could not be read or written (${detail}); expected the store to answer, will retry`,
   { retryable: true },
 );
-
-/** Where the fleet's shared login lives, as the errors below and AUTH_REVOKED name it. */
-export const FLEET_LOGIN_WHERE = 'the fleet login in PostgreSQL (table frameio_login)';
-
-export const ERR_FLEET_LOGIN_KEY_INVALID = createError(
-  'PF_ERR_FRAMEIO_FLEET_LOGIN_KEY_INVALID',
-  (problem: string) => `store.secretKey is ${problem}; expected 64 hex digits (generate one with \`openssl rand -hex 32\`)`,
-);
-
-export const ERR_FLEET_LOGIN_UNREADABLE = createError(
-  'PF_ERR_FRAMEIO_FLEET_LOGIN_UNREADABLE',
-  (problem: string) =>
-    `${FLEET_LOGIN_WHERE} could not be opened with this node's store.secretKey (${problem}); expected the same store.secretKey on every node of the fleet`,
-);
-
-export function fleetLoginUnavailableError(detail: string, cause?: unknown): PostflowError {
-  return new PostflowError(
-    'PF_ERR_FRAMEIO_FLEET_LOGIN_UNAVAILABLE',
-    `${FLEET_LOGIN_WHERE} could not be used (${detail}); expected the job store's database to answer, will retry`,
-    { retryable: true, cause },
-  );
-}
-export const ERR_FLEET_LOGIN_UNAVAILABLE = { code: 'PF_ERR_FRAMEIO_FLEET_LOGIN_UNAVAILABLE' } as const;
