@@ -81,8 +81,11 @@ export interface AccessGrant {
 }
 
 export interface RefreshRequest {
-  /** Presents a refresh token to IMS. Marks the login lost on invalid_grant; every token is told to onSecret. */
-  exchange(refreshToken: string): Promise<ImsTokenResponse>;
+  /**
+   * Presents a refresh token to IMS; every token is told to onSecret. On invalid_grant the login is marked
+   * lost, unless `tentative` (a token the chain is not sure of and can do without): then it only throws.
+   */
+  exchange(refreshToken: string, opts?: { tentative?: boolean }): Promise<ImsTokenResponse>;
   /** An access token Frame.io refused with 401: never hand it out again. */
   rejected: string | undefined;
   /** May a stored access token with this much life left be used instead of refreshing? */
@@ -255,7 +258,7 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
     } else {
       try {
         grant = await chain.refresh({
-          exchange: (refreshToken) => this.#exchange(refreshToken, chain.where),
+          exchange: (refreshToken, o) => this.#exchange(refreshToken, chain.where, o?.tentative === true),
           rejected: this.#rejected,
           // Usable only well before this node would refresh it, or every node would refresh it again at once.
           usable: (remainingMs, lifetimeMs) => remainingMs > Math.min(margin, lifetimeMs / 5) + Math.min(1000, lifetimeMs / 10),
@@ -283,17 +286,17 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
     return cached;
   }
 
-  async #exchange(refreshToken: string, where: string): Promise<ImsTokenResponse> {
+  async #exchange(refreshToken: string, where: string, tentative: boolean): Promise<ImsTokenResponse> {
     const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: this.#opts.clientId, refresh_token: refreshToken });
     if (this.#opts.clientSecret) form.set('client_secret', this.#opts.clientSecret);
     this.#opts.onSecret?.(refreshToken);
-    const got = await this.#post(form, where, refreshToken);
+    const got = await this.#post(form, where, refreshToken, tentative);
     if (got.refresh_token !== undefined) this.#opts.onSecret?.(got.refresh_token);
     this.#opts.onSecret?.(got.access_token);
     return got;
   }
 
-  async #post(form: URLSearchParams, file: string | undefined, presented: string | undefined): Promise<ImsTokenResponse> {
+  async #post(form: URLSearchParams, file: string | undefined, presented: string | undefined, tentative = false): Promise<ImsTokenResponse> {
     let res: Response;
     try {
       res = await this.#fetch(this.#opts.imsTokenUrl, {
@@ -321,7 +324,7 @@ class ImsTokenProvider extends EventEmitter implements TokenProvider {
       const description = typeof b.error_description === 'string' ? `: ${b.error_description}` : '';
       if (error === 'invalid_grant' && file !== undefined) {
         const err = ERR_AUTH_REVOKED(file, `${error}${description}`);
-        this.#markLost(err, presented);
+        if (!tentative) this.#markLost(err, presented);
         throw err;
       }
       throw ERR_IMS_REJECTED(res.status, `${error}${description}`);
