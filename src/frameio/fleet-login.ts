@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { PostflowError, isPostflowError } from '../errors.ts';
 import { ERR_AUTH_REVOKED, ERR_LOGIN_STORE_UNAVAILABLE, ERR_LOGIN_UNSEALABLE, ERR_NOT_LOGGED_IN } from './errors.ts';
@@ -77,8 +78,8 @@ export interface FleetLoginOptions {
   secretKey: string;
   /** This node's refresh-token file (`frameio.refreshTokenFile`): seeds the row, brings new logins. */
   refreshTokenFile: string;
-  /** Written next to each row change, to tell who refreshed last. */
-  nodeId: string;
+  /** Written next to each row change, to tell who refreshed last. Default `host:pid`. */
+  nodeId?: string;
   logger: Logger;
   /** Told every token read from the row, so the log scrubber knows them too. */
   onSecret?: (value: string) => void;
@@ -242,7 +243,7 @@ class FleetLoginChain implements TokenChain {
       rotated = answer.refresh_token ?? presented;
       const lifetimeMs = answer.expires_in * 1000;
       const sealed = sealLogin(this.#key, { refresh_token: rotated, access_token: answer.access_token, seed_hash: seed.hash });
-      await q(WRITE, [sealed, lifetimeMs, seed.ms, this.#opts.nodeId]);
+      await q(WRITE, [sealed, lifetimeMs, seed.ms, this.#opts.nodeId ?? `${hostname()}:${process.pid}`]);
       await q('COMMIT');
       rotated = undefined;
       return { token: answer.access_token, remainingMs: lifetimeMs, lifetimeMs };
