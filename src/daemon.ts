@@ -17,6 +17,7 @@ import { describeError, isPostflowError } from './errors.ts';
 import { createFrameioClient, type CallRecord } from './frameio/client.ts';
 import { checkWritable } from './frameio/write-check.ts';
 import { createTokenProvider } from './frameio/ims.ts';
+import { createFleetLoginChain } from './frameio/fleet-login.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { createSharedLimiter } from './frameio/shared-limiter.ts';
 import { WorkerPool } from './jobs/pool.ts';
@@ -94,8 +95,16 @@ interface ServiceOptions {
 
 /** The rooms every flow needs (daemon and one-shot upload alike), built from the config. */
 function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper, fleetPool }: ServiceOptions) {
+  // A fleet shares one login through PostgreSQL (sealed with store.secretKey): IMS rotates the refresh token,
+  // so nodes with copies of one token file would lock each other out. Server-to-Server logins need no sharing.
+  const userLogin = config.frameio.auth !== 'client_credentials';
+  const onSecret = (value: string) => secrets?.add(value);
+  if (fleetPool && userLogin && !config.store.secretKey) logger.child({ room: 'frameio' }).info({ event: 'fleet-login-per-node' }, 'store.secretKey is empty: each daemon of the fleet needs its own Frame.io login (postflow auth login on each machine)');
   const tokens = createTokenProvider({
-    onSecret: (value) => secrets?.add(value),
+    chain: fleetPool && userLogin && config.store.secretKey
+      ? createFleetLoginChain({ pool: fleetPool, secretKey: config.store.secretKey, refreshTokenFile: config.frameio.refreshTokenFile, logger: logger.child({ room: 'frameio' }), onSecret })
+      : undefined,
+    onSecret,
     imsTokenUrl: config.frameio.imsTokenUrl,
     clientId: config.frameio.clientId,
     clientSecret: config.frameio.clientSecret || undefined,
