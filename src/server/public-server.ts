@@ -24,6 +24,9 @@ import type { RangeDecision } from './range.ts';
 import { hostOf, parseTarget } from './request-target.ts';
 import type { SendShaper } from '../shaping/shaper.ts';
 import { sendRange } from './send-range.ts';
+import { sendRangeZeroCopy, socketFd } from './send-zero-copy.ts';
+import { loadSendfile } from './zero-copy.ts';
+import type { SendfileLoad } from './zero-copy.ts';
 import { TokenRegistry } from './tokens.ts';
 
 export type { Exposure, ExposureEvents, ProgressEvent, RequestEvent, ChangedEvent, RevokeReason } from './exposure.ts';
@@ -60,6 +63,11 @@ export interface FileServerOptions {
   now?: () => number;
   /** Bandwidth caps (global and per watch folder): every response body asks it before its bytes go. */
   shaper?: SendShaper;
+  /**
+   * The sendfile(2) addon, or why it is not used. Default `loadSendfile()` (process.env, built addon); an
+   * `{ addon: undefined }` value keeps the read+write path.
+   */
+  zeroCopy?: SendfileLoad;
 }
 
 export interface FileServer {
@@ -120,6 +128,9 @@ export function createFileServer(opts: FileServerOptions): FileServer {
   const idleTimeout = opts.idleTimeoutMs ?? 60_000;
   const allowHost = opts.allowHost ?? (() => true);
   let closed = false;
+  const zeroCopy = opts.zeroCopy ?? loadSendfile();
+  // File systems (st_dev) where sendfile(2) was refused: their files go by read+write without trying again.
+  const noSendfile = new Set<bigint>();
 
   const registry = new TokenRegistry<FileExposure>({
     maxLifetimeMs: opts.maxTokenLifetimeMs ?? 24 * 60 * 60 * 1000,
@@ -312,15 +323,28 @@ export function createFileServer(opts: FileServerOptions): FileServer {
         return;
       }
       const { shaper } = opts;
-      const whole = await sendRange(fh as FileHandle, res, {
-        start,
-        end,
-        pool,
-        onSent: (position, length) => exposure.sent(position, length),
+      const common = {
+        onSent: (position: number, length: number) => exposure.sent(position, length),
         ...(shaper
           ? { shape: { take: (n: number) => shaper.take(n, exposure.folderIndex), sliceBytes: () => shaper.sliceBytes(exposure.folderIndex) } }
           : {}),
-      });
+      };
+      let from = start;
+      let whole: boolean | undefined;
+      const dev = exposure.identity.dev;
+      if (zeroCopy.addon !== undefined && !noSendfile.has(dev) && socketFd(res) !== undefined) {
+        const sent = await sendRangeZeroCopy(res, { ...common, addon: zeroCopy.addon, fd: (fh as FileHandle).fd, start, end });
+        if (sent.kind === 'unsupported') {
+          if (!noSendfile.has(dev)) {
+            noSendfile.add(dev);
+            log.warn({ job: exposure.jobId, file: exposure.name, code: sent.code }, 'sendfile refused on this file system; its files are sent with read+write');
+          }
+          from = sent.position;
+        } else {
+          whole = sent.kind === 'done';
+        }
+      }
+      whole ??= await sendRange(fh as FileHandle, res, { ...common, start: from, end, pool });
       if (whole) res.end();
       logLine(req, path, status, { bytes: end - start + 1, aborted: !whole, ms: Date.now() - startedAt });
     } finally {
@@ -341,6 +365,10 @@ export function createFileServer(opts: FileServerOptions): FileServer {
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : opts.port;
       const origin = originFor(opts.host, port);
+      log.info(
+        { sending: zeroCopy.addon ? 'sendfile' : 'read+write' },
+        zeroCopy.addon ? 'public file server sends with zero-copy sendfile' : `public file server sends with read+write (${zeroCopy.reason})`,
+      );
       log.info({ origin }, 'public file server listening');
       return { port, origin };
     },
