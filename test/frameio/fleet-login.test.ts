@@ -145,6 +145,7 @@ describe('fleet login on PostgreSQL', { skip }, () => {
     const n = refreshes();
     assert.ok(n >= Math.floor(elapsedS / ttl) && n <= Math.ceil(elapsedS / (0.8 * ttl)) + 2, `${n} refreshes in ${elapsedS.toFixed(1)} s with ${ttl} s tokens`);
     assert.ok(got > 300, `the nodes really kept asking (${got})`);
+    t.diagnostic(`fleet login: ${JSON.stringify({ elapsedS: Number(elapsedS.toFixed(1)), imsRefreshes: n, tokensHandedOut: got })}`);
     // Node 2's exact copy and node 3's newer-by-mtime copy hold the seeding token: neither may replace the row.
     for (const node of nodes) assert.ok(!node.lines().some((l) => l.event === 'fleet-login-replaced' || l.event === 'fleet-login-file-refused'));
     assert.equal(nodes[0]!.lines().filter((l) => l.event === 'fleet-login-seeded').length, 1);
