@@ -215,6 +215,7 @@ class FleetLoginChain implements TokenChain {
       let answer: ImsTokenResponse | undefined;
       let presented = '';
       let seed = { hash: '', ms: 0 };
+      let fromFile: string | undefined;
       if (file !== undefined && (row === undefined || this.#fileWins(file, row))) {
         try {
           // Over an existing row the file is only a candidate: if IMS refuses it (a stale file after all),
@@ -222,8 +223,7 @@ class FleetLoginChain implements TokenChain {
           answer = await req.exchange(file.record.refresh_token, { tentative: row !== undefined });
           presented = file.record.refresh_token;
           seed = { hash: file.hash, ms: file.timeMs };
-          const event = row === undefined ? 'fleet-login-seeded' : 'fleet-login-replaced';
-          this.#log.info({ event, file: this.#opts.refreshTokenFile }, `the fleet's Frame.io login ${row === undefined ? 'seeded from' : 'replaced by the newer login in'} ${this.#opts.refreshTokenFile}`);
+          fromFile = row === undefined ? 'seeded from' : 'replaced by the newer login in';
         } catch (err) {
           if (row === undefined || !isPostflowError(err, ERR_AUTH_REVOKED)) throw err;
           this.#deadFileTokens.add(file.hash);
@@ -246,6 +246,10 @@ class FleetLoginChain implements TokenChain {
       await q(WRITE, [sealed, lifetimeMs, seed.ms, this.#opts.nodeId ?? `${hostname()}:${process.pid}`]);
       await q('COMMIT');
       rotated = undefined;
+      if (fromFile !== undefined) {
+        const event = fromFile === 'seeded from' ? 'fleet-login-seeded' : 'fleet-login-replaced';
+        this.#log.info({ event, file: this.#opts.refreshTokenFile }, `the fleet's Frame.io login ${fromFile} ${this.#opts.refreshTokenFile}`);
+      }
       return { token: answer.access_token, remainingMs: lifetimeMs, lifetimeMs };
     } catch (err) {
       if (!broken) await client.query('ROLLBACK').catch(() => undefined);

@@ -18,10 +18,10 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
 import { isPostflowError } from '../../src/errors.ts';
-import { ERR_LOGIN_UNSEALABLE } from '../../src/frameio/errors.ts';
-import { LOGIN_TABLE, createFleetLoginChain } from '../../src/frameio/fleet-login.ts';
+import { ERR_LOGIN_STORE_UNAVAILABLE, ERR_LOGIN_UNSEALABLE } from '../../src/frameio/errors.ts';
+import { LOGIN_TABLE, createFleetLoginChain, type LoginPool } from '../../src/frameio/fleet-login.ts';
 import { createTokenProvider, type TokenProvider } from '../../src/frameio/ims.ts';
-import { writeTokenFile } from '../../src/frameio/token-file.ts';
+import { readTokenFile, writeTokenFile } from '../../src/frameio/token-file.ts';
 import { Ims } from '../doubles/frameio/ims.ts';
 import { pgSkipReason, startPgCluster, type PgCluster } from '../jobs/pg-cluster.ts';
 
@@ -73,10 +73,11 @@ interface Node {
   secrets: Set<string>;
 }
 
-function startNode(t: Ctx, url: string, imsUrl: string, file: string, name: string, key = KEY): Node {
-  const pool = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 5000 });
-  pool.on('error', () => undefined);
-  t.after(() => pool.end().catch(() => undefined));
+function startNode(t: Ctx, url: string, imsUrl: string, file: string, name: string, key = KEY, wrap: (p: pg.Pool) => LoginPool = (p) => p): Node {
+  const real = new pg.Pool({ connectionString: url, max: 3, connectionTimeoutMillis: 2000 });
+  real.on('error', () => undefined);
+  t.after(() => real.end().catch(() => undefined));
+  const pool = wrap(real);
   const { logger, lines } = capture();
   const secrets = new Set<string>();
   const onSecret = (v: string) => secrets.add(v);
@@ -217,5 +218,50 @@ describe('fleet login on PostgreSQL', { skip }, () => {
     // ...and it did not overwrite the fleet's row: node a still works from it.
     a.tokens.invalidate(second);
     assert.equal(ims.checkAccessToken(await a.tokens.getAccessToken()), 'ok');
+  });
+
+  test('PostgreSQL unreachable: a retryable error, never a lost login; a rotated token the row could not take is kept in the file and reaches the row next time', async (t) => {
+    const { ims, url: imsUrl, answers } = await startIms(t, 3600);
+    const dir = await mkdtemp(join(tmpdir(), 'pf-fleet-login-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+
+    const nowhere = join(dir, 'rt-nowhere');
+    await writeTokenFile(nowhere, { refresh_token: ims.issueRefreshToken() });
+    const off = startNode(t, 'postgres://postflow@127.0.0.1:1/none', imsUrl, nowhere, 'node-off');
+    await assert.rejects(off.tokens.getAccessToken(), (err: unknown) => isPostflowError(err, ERR_LOGIN_STORE_UNAVAILABLE) && err.retryable);
+    assert.equal(off.tokens.isLost(), false);
+    assert.equal(answers.length, 0, 'IMS not asked without the row');
+
+    // The row refuses the write that follows a successful IMS refresh (the database went away mid-refresh).
+    const url = await cluster.createDatabase();
+    const file = join(dir, 'rt-flaky');
+    await writeTokenFile(file, { refresh_token: ims.issueRefreshToken(), saved_at: new Date(Date.now() - 60_000).toISOString() });
+    let failWrites = true;
+    const flaky = (p: pg.Pool): LoginPool => ({
+      query: (text, values) => p.query(text, values),
+      async connect() {
+        const c = await p.connect();
+        return {
+          query: (text: string, values?: unknown[]) => (failWrites && text.startsWith('INSERT') ? Promise.reject(Object.assign(new Error('connection terminated'), { code: '57P01' })) : c.query(text, values)),
+          release: (d?: boolean | Error) => c.release(d),
+        };
+      },
+    });
+    const node = startNode(t, url, imsUrl, file, 'node-flaky', KEY, flaky);
+    await assert.rejects(node.tokens.getAccessToken(), (err: unknown) => isPostflowError(err, ERR_LOGIN_STORE_UNAVAILABLE));
+    assert.equal(node.tokens.isLost(), false);
+    const kept = (await readTokenFile(file))!;
+    assert.ok(ims.issued.includes(kept.refresh_token) && kept.refresh_token.startsWith('rt-'), 'the rotated token is in the file');
+    assert.equal(node.lines().filter((l) => l.event === 'fleet-login-kept-locally').length, 1);
+
+    failWrites = false;
+    assert.equal(ims.checkAccessToken(await node.tokens.getAccessToken()), 'ok');
+    assert.equal(node.lost, 0);
+    assert.deepEqual(answers.filter((a) => a.status !== 200), [], 'the kept token was live: no invalid_grant');
+    assert.equal(node.lines().filter((l) => l.event === 'fleet-login-seeded').length, 1, 'seeded once: when the row took it');
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    t.after(() => db.end());
+    assert.equal((await db.query(`SELECT count(*)::int AS n FROM ${LOGIN_TABLE}`)).rows[0].n, 1);
   });
 });
