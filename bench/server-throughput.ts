@@ -10,7 +10,8 @@
  *
  *   node bench/server-throughput.ts [--rounds 5] [--size-mib 2048] [--chunk-kib N] [--cpu-prof]
  * (--chunk-kib sets the server's read size, to compare sizes; --cpu-prof writes the server's profile to
- * bench/.work/profiles.)
+ * bench/.work/profiles.) postflow uses its sendfile(2) addon when built; a second postflow server with
+ * POSTFLOW_SENDFILE=0 is measured alongside for information (its read+write path, no target).
  */
 import { parseArgs } from 'node:util';
 import { pullParallel } from './lib/curl.ts';
@@ -43,22 +44,25 @@ const nginx = await startNginx(WORK_DIR);
 const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${workPath('profiles')}`] : [];
 const readChunkBytes = values['chunk-kib'] === undefined ? undefined : Number(values['chunk-kib']) * 1024;
 const postflow = await startServerChild([{ path: file, name }], { execArgv, ...(readChunkBytes ? { readChunkBytes } : {}) });
+const readWrite = await startServerChild([{ path: file, name }], { env: { POSTFLOW_SENDFILE: '0' }, ...(readChunkBytes ? { readChunkBytes } : {}) });
 const report = new Report('server-throughput (issue 6 target 1)');
 try {
-  const urls = { nginx: `${nginx.origin}/${name}`, postflow: postflow.urls[0] as string };
-  const results: Record<'nginx' | 'postflow', Record<1 | 4, number[]>> = {
+  const urls = { nginx: `${nginx.origin}/${name}`, postflow: postflow.urls[0] as string, readWrite: readWrite.urls[0] as string };
+  const results: Record<'nginx' | 'postflow' | 'readWrite', Record<1 | 4, number[]>> = {
     nginx: { 1: [], 4: [] },
     postflow: { 1: [], 4: [] },
+    readWrite: { 1: [], 4: [] },
   };
   // Server CPU per GiB served: independent of how much CPU other load left us, so it shows the cost gap.
-  const pids = { nginx: nginx.pid, postflow: postflow.pid };
-  const cpu = { nginx: { ms: 0, bytes: 0 }, postflow: { ms: 0, bytes: 0 } };
+  const pids = { nginx: nginx.pid, postflow: postflow.pid, readWrite: readWrite.pid };
+  const cpu = { nginx: { ms: 0, bytes: 0 }, postflow: { ms: 0, bytes: 0 }, readWrite: { ms: 0, bytes: 0 } };
   // A first pull of each warms connections, JIT and the cache without counting.
   await pullParallel(urls.nginx, size, 4);
   await pullParallel(urls.postflow, size, 4);
+  await pullParallel(urls.readWrite, size, 4);
   for (let r = 0; r < rounds; r++) {
     // Alternate which side goes first so a trend in the machine's load favours neither.
-    const order = r % 2 === 0 ? (['nginx', 'postflow'] as const) : (['postflow', 'nginx'] as const);
+    const order = r % 2 === 0 ? (['nginx', 'postflow', 'readWrite'] as const) : (['postflow', 'nginx', 'readWrite'] as const);
     for (const streams of [4, 1] as const) {
       for (const who of order) {
         const c0 = processCpuMs(pids[who]);
@@ -70,7 +74,8 @@ try {
     }
     console.log(
       `round ${r + 1}: 4 streams nginx ${fmt(results.nginx[4].at(-1)!)} postflow ${fmt(results.postflow[4].at(-1)!)} MB/s;` +
-        ` 1 stream nginx ${fmt(results.nginx[1].at(-1)!)} postflow ${fmt(results.postflow[1].at(-1)!)} MB/s   (${machineLoad()})`,
+        ` 1 stream nginx ${fmt(results.nginx[1].at(-1)!)} postflow ${fmt(results.postflow[1].at(-1)!)} MB/s;` +
+        ` read+write 4/1: ${fmt(results.readWrite[4].at(-1)!)}/${fmt(results.readWrite[1].at(-1)!)} MB/s   (${machineLoad()})`,
     );
   }
   const stats = await postflow.stats();
@@ -91,14 +96,22 @@ try {
       ok: paired >= target,
     });
   }
-  const perGiB = (who: 'nginx' | 'postflow') => (cpu[who].ms / cpu[who].bytes) * 1024 * MiB;
+  const perGiB = (who: 'nginx' | 'postflow' | 'readWrite') => (cpu[who].ms / cpu[who].bytes) * 1024 * MiB;
   report.note(`${rounds} rounds, ${size / MiB} MiB file, medians; postflow server peak RSS ${fmt(stats.rssPeakMb)} MB; ${machineLoad()}`);
-  report.note(`server CPU per GiB served: nginx ${fmt(perGiB('nginx'))} ms, postflow ${fmt(perGiB('postflow'))} ms (main thread + fs read threads)`);
+  report.note(
+    `server CPU per GiB served: nginx ${fmt(perGiB('nginx'))} ms, postflow ${fmt(perGiB('postflow'))} ms (${postflow.sending}),` +
+      ` postflow read+write ${fmt(perGiB('readWrite'))} ms (main thread + pool threads)`,
+  );
   for (const streams of [4, 1] as const) {
-    report.note(`${streams} stream(s) MB/s  nginx [${results.nginx[streams].map((x) => fmt(x)).join(' ')}]  postflow [${results.postflow[streams].map((x) => fmt(x)).join(' ')}]`);
+    const rw = median(results.readWrite[streams].map((x, i) => x / (results.nginx[streams][i] as number)));
+    report.note(
+      `${streams} stream(s) MB/s  nginx [${results.nginx[streams].map((x) => fmt(x)).join(' ')}]  postflow [${results.postflow[streams].map((x) => fmt(x)).join(' ')}]` +
+        `  read+write [${results.readWrite[streams].map((x) => fmt(x)).join(' ')}] (ratio ${fmt(rw, 2)}x)`,
+    );
   }
 } finally {
   await postflow.stop();
+  await readWrite.stop();
   await nginx.stop();
 }
 report.finish();

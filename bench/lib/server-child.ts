@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createFileServer } from '../../src/server/public-server.ts';
 import type { Exposure } from '../../src/server/public-server.ts';
+import { loadSendfile } from '../../src/server/zero-copy.ts';
 
 export interface ServerStats {
   rssMb: number;
@@ -26,6 +27,8 @@ export interface ServerStats {
 
 export interface ServerChild {
   origin: string;
+  /** How the server sends file bytes: "sendfile" or "read+write (why)". */
+  sending: string;
   /** Full URL of each exposed file, in the order given. */
   urls: string[];
   pid: number;
@@ -35,13 +38,15 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-type Msg = { type: 'ready'; origin: string; urls: string[] } | ({ type: 'stats' } & ServerStats) | { type: 'reset-done' };
+type Msg = { type: 'ready'; origin: string; urls: string[]; sending: string } | ({ type: 'stats' } & ServerStats) | { type: 'reset-done' };
 
 export interface ServerChildOptions {
   /** Node flags for the child, e.g. `--cpu-prof`. */
   execArgv?: string[];
   /** The server's read size; its default when absent. */
   readChunkBytes?: number;
+  /** Extra environment, e.g. POSTFLOW_SENDFILE=0 for the read+write path. */
+  env?: Record<string, string>;
 }
 
 export async function startServerChild(files: Array<{ path: string; name: string }>, opts: ServerChildOptions = {}): Promise<ServerChild> {
@@ -49,6 +54,7 @@ export async function startServerChild(files: Array<{ path: string; name: string
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: opts.execArgv ?? [],
+    env: { ...process.env, ...opts.env },
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const next = <T extends Msg['type']>(type: T): Promise<Extract<Msg, { type: T }>> =>
@@ -70,6 +76,7 @@ export async function startServerChild(files: Array<{ path: string; name: string
   return {
     origin: ready.origin,
     urls: ready.urls,
+    sending: ready.sending,
     pid: child.pid ?? 0,
     async stats() {
       const p = next('stats');
@@ -93,7 +100,8 @@ export async function startServerChild(files: Array<{ path: string; name: string
 
 async function runChild(files: Array<{ path: string; name: string }>, readChunkBytes: number | undefined): Promise<void> {
   const logger = pino({ level: 'warn' }, pino.destination(2));
-  const server = createFileServer({ host: '127.0.0.1', port: 0, logger, maxConnectionsPerToken: 64, ...(readChunkBytes ? { readChunkBytes } : {}) });
+  const zeroCopy = loadSendfile();
+  const server = createFileServer({ host: '127.0.0.1', port: 0, logger, maxConnectionsPerToken: 64, zeroCopy, ...(readChunkBytes ? { readChunkBytes } : {}) });
   const { origin } = await server.listen();
   const exposures: Exposure[] = [];
   for (const [i, f] of files.entries()) exposures.push(await server.expose({ jobId: `bench-${i}`, path: f.path, name: f.name }));
@@ -139,7 +147,8 @@ async function runChild(files: Array<{ path: string; name: string }>, readChunkB
     }
   });
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', origin, urls: exposures.map((e) => origin + e.urlPath) });
+  const sending = zeroCopy.addon ? 'sendfile' : `read+write (${zeroCopy.reason})`;
+  send({ type: 'ready', origin, urls: exposures.map((e) => origin + e.urlPath), sending });
 }
 
 if (process.argv[2] === '--child') {

@@ -322,3 +322,16 @@ test('sendfile refused (EINVAL, as on some FUSE mounts): read+write for the rest
   assert.equal(s.logs.filter((l) => l.includes('sendfile refused on this file system')).length, 1);
   assert.equal(e1.coverage.covered, data.length - 3);
 });
+
+test('sendfile path: a transfer that keeps moving outlives the idle timeout (bytes sent behind Node count as activity)', { skip }, async (t) => {
+  const shaper = createShaper({ global: parseBandwidth('2M'), folders: [undefined] });
+  const s = await startServer(t, { idleTimeoutMs: 300, shaper });
+  const data = randomBytes(3 * MiB);
+  writeFileSync(join(s.dir, 'long.mov'), data);
+  const e = await s.server.expose({ jobId: 'j', path: join(s.dir, 'long.mov'), name: 'long.mov' });
+  const t0 = performance.now();
+  const r = await fetch(s.origin + e.urlPath);
+  assert.deepEqual(Buffer.from(await r.arrayBuffer()), data);
+  assert.ok(performance.now() - t0 > 900, 'the pull took several idle timeouts');
+  assert.equal(e.coverage.complete, true);
+});
