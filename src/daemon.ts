@@ -16,8 +16,7 @@ import { createAdminService } from './admin/service.ts';
 import { describeError, isPostflowError } from './errors.ts';
 import { createFrameioClient, type CallRecord } from './frameio/client.ts';
 import { checkWritable } from './frameio/write-check.ts';
-import { createTokenProvider } from './frameio/ims.ts';
-import { createFleetLoginChain } from './frameio/fleet-login.ts';
+import { loginFromConfig, openFleetPool } from './frameio/login-from-config.ts';
 import { createRateLimiter } from './frameio/rate-limit.ts';
 import { createSharedLimiter } from './frameio/shared-limiter.ts';
 import { WorkerPool } from './jobs/pool.ts';
@@ -100,18 +99,7 @@ function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper
   const userLogin = config.frameio.auth !== 'client_credentials';
   const onSecret = (value: string) => secrets?.add(value);
   if (fleetPool && userLogin && !config.store.secretKey) logger.child({ room: 'frameio' }).info({ event: 'fleet-login-per-node' }, 'store.secretKey is empty: each daemon of the fleet needs its own Frame.io login (postflow auth login on each machine)');
-  const tokens = createTokenProvider({
-    chain: fleetPool && userLogin && config.store.secretKey
-      ? createFleetLoginChain({ pool: fleetPool, secretKey: config.store.secretKey, refreshTokenFile: config.frameio.refreshTokenFile, logger: logger.child({ room: 'frameio' }), onSecret })
-      : undefined,
-    onSecret,
-    imsTokenUrl: config.frameio.imsTokenUrl,
-    clientId: config.frameio.clientId,
-    clientSecret: config.frameio.clientSecret || undefined,
-    refreshTokenFile: config.frameio.auth === 'client_credentials' ? undefined : config.frameio.refreshTokenFile,
-    clientCredentials: config.frameio.auth === 'client_credentials' ? { scopes: config.frameio.scopes } : undefined,
-    logger: logger.child({ room: 'frameio' }),
-  });
+  const tokens = loginFromConfig(config, { logger: logger.child({ room: 'frameio' }), fleetPool, onSecret });
   const auth = authGate(tokens);
   const frameio = createFrameioClient({
     apiUrl: config.frameio.apiUrl,
@@ -484,7 +472,9 @@ export async function runOnce(opts: {
   const { config, logger } = opts;
   // The global cap holds for one-shot uploads too (no watch folders, so no folder caps).
   const shaper = createShaper({ global: liveSettings(config).bandwidth, folders: [] });
-  const { auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, { secrets: opts.secrets, shaper });
+  // Beside a fleet's daemon, the upload shares its Frame.io login and rate budget through PostgreSQL too.
+  const fleetPool = config.store.url ? openFleetPool(config, 'upload', logger) : undefined;
+  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, { secrets: opts.secrets, shaper, fleetPool });
   // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
   const store = withSummaries(await openSqliteStore({ path: join(scratch, 'jobs.db') }), logger);
@@ -555,6 +545,8 @@ export async function runOnce(opts: {
     await tunnel?.stop();
     await server.close();
     await store.close();
+    tokens.close();
+    await fleetPool?.end().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -17,7 +17,8 @@ import type { Config } from '../config/load.ts';
 import { loadConfig } from '../config/load.ts';
 import { describeError, isPostflowError } from '../errors.ts';
 import { createFrameioClient, type AccessTokens } from '../frameio/client.ts';
-import { createTokenProvider, parseImsAnswer } from '../frameio/ims.ts';
+import { parseImsAnswer } from '../frameio/ims.ts';
+import { loginFromConfig, openFleetPool, usesFleetLogin } from '../frameio/login-from-config.ts';
 import { createRateLimiter } from '../frameio/rate-limit.ts';
 import { readTokenFile, withTokenFileLock, writeTokenFile } from '../frameio/token-file.ts';
 import type { Me } from '../frameio/types.ts';
@@ -184,9 +185,11 @@ export async function authStatus(config: Config, logger: Logger, opts: { fetch?:
   const f = config.frameio;
   const s2s = f.auth === 'client_credentials';
   const lines: string[] = [];
+  // A fleet node's login is the row in PostgreSQL; its token file only seeds it (or brings a new login).
+  const fleet = usesFleetLogin(config);
   const record = s2s ? undefined : await readTokenFile(f.refreshTokenFile).catch((err: unknown) => err as Error);
   if (record instanceof Error) return { ok: false, lines: [`✖ ${describeError(record)}`] };
-  if (!s2s && record === undefined) {
+  if (!s2s && !fleet && record === undefined) {
     return { ok: false, lines: [`✖ not logged in: no refresh token in ${f.refreshTokenFile} — run \`postflow auth login\``] };
   }
   // The provider keeps the access token's lifetime to itself; the IMS answer it reads says it.
@@ -200,16 +203,8 @@ export async function authStatus(config: Config, logger: Logger, opts: { fetch?:
     }
     return res;
   };
-  const tokens = createTokenProvider({
-    imsTokenUrl: f.imsTokenUrl,
-    clientId: f.clientId,
-    clientSecret: f.clientSecret || undefined,
-    refreshTokenFile: s2s ? undefined : f.refreshTokenFile,
-    clientCredentials: s2s ? { scopes: f.scopes } : undefined,
-    fetch: watching,
-    logger,
-    ...(opts.onSecret ? { onSecret: opts.onSecret } : {}),
-  });
+  const fleetPool = fleet ? openFleetPool(config, 'auth status', logger) : undefined;
+  const tokens = loginFromConfig(config, { logger, fleetPool, fetch: watching, onSecret: opts.onSecret });
   try {
     const me = await clientWith({ apiUrl: f.apiUrl, clientId: f.clientId, logger, fetch: baseFetch }, tokens).me();
     const who = [me.name, me.email ? `<${me.email}>` : ''].filter(Boolean).join(' ') || me.id;
@@ -218,7 +213,9 @@ export async function authStatus(config: Config, logger: Logger, opts: { fetch?:
       const until = new Date(now() + expiresIn * 1000);
       lines.push(`  access token valid until ${until.toISOString()} (${Math.round(expiresIn / 60)} min); postflow renews it by itself`);
     }
-    if (record) {
+    if (fleet) {
+      lines.push('  the fleet\'s login, shared through PostgreSQL (store.url, sealed with store.secretKey); one node renews it for all');
+    } else if (record) {
       lines.push(
         `  refresh token in ${f.refreshTokenFile}, saved ${record.saved_at ?? 'at an unknown time'}; it rotates at every renewal and stays valid while postflow keeps using it`,
       );
@@ -231,6 +228,7 @@ export async function authStatus(config: Config, logger: Logger, opts: { fetch?:
     return { ok: false, lines };
   } finally {
     tokens.close();
+    await fleetPool?.end().catch(() => undefined);
   }
 }
 

@@ -16,7 +16,7 @@ import type { Config } from '../config/load.ts';
 import { isConfigInvalid, loadConfig } from '../config/load.ts';
 import { describeError } from '../errors.ts';
 import { createFrameioClient } from '../frameio/client.ts';
-import { createTokenProvider } from '../frameio/ims.ts';
+import { loginFromConfig, openFleetPool, usesFleetLogin } from '../frameio/login-from-config.ts';
 import { createRateLimiter } from '../frameio/rate-limit.ts';
 import { createFileServer } from '../server/public-server.ts';
 import { createTunnel } from '../tunnel/supervisor.ts';
@@ -228,28 +228,28 @@ async function checkTunnel(config: Config, deps: DoctorDeps): Promise<CheckResul
 async function checkFrameio(config: Config, logger: Logger): Promise<CheckResult[]> {
   const f = config.frameio;
   const s2s = f.auth === 'client_credentials';
+  // A fleet node's login is the one in PostgreSQL: checking the node's token file would redeem a token the
+  // fleet may still need (see login-from-config.ts).
+  const fleetPool = usesFleetLogin(config) ? openFleetPool(config, 'doctor', logger) : undefined;
   const tokens = (() => {
     try {
-      return createTokenProvider({
-        imsTokenUrl: f.imsTokenUrl,
-        clientId: f.clientId,
-        clientSecret: f.clientSecret || undefined,
-        refreshTokenFile: s2s ? undefined : f.refreshTokenFile,
-        clientCredentials: s2s ? { scopes: f.scopes } : undefined,
-        logger,
-      });
+      return loginFromConfig(config, { logger, fleetPool });
     } catch (err) {
       return err as Error;
     }
   })();
   const loginFix = s2s ? 'check frameio.clientId and frameio.clientSecret of the Server-to-Server credential' : 'run `postflow auth login` (a running daemon picks the new login up by itself)';
-  if (tokens instanceof Error) return [{ ok: false, name: 'Frame.io login', detail: describeError(tokens), fix: loginFix }];
+  if (tokens instanceof Error) {
+    await fleetPool?.end().catch(() => undefined);
+    return [{ ok: false, name: 'Frame.io login', detail: describeError(tokens), fix: loginFix }];
+  }
   const client = createFrameioClient({ apiUrl: f.apiUrl, accountId: f.accountId, clientId: f.clientId, tokens, limiter: createRateLimiter({ maxRequestsPerSecond: f.maxRequestsPerSecond }), logger, maxRetries: 2 });
   const out: CheckResult[] = [];
   try {
     try {
       const me = await client.me();
-      out.push({ ok: true, name: 'Frame.io login', detail: `GET /v4/me: ${me.name || me.id}${me.email ? ` <${me.email}>` : ''}` });
+      const shared = fleetPool ? ' (the fleet\'s login, shared through PostgreSQL)' : '';
+      out.push({ ok: true, name: 'Frame.io login', detail: `GET /v4/me: ${me.name || me.id}${me.email ? ` <${me.email}>` : ''}${shared}` });
     } catch (err) {
       out.push({ ok: false, name: 'Frame.io login', detail: describeError(err), fix: loginFix });
       for (const [i, folder] of config.watch.folders.entries()) {
@@ -273,6 +273,7 @@ async function checkFrameio(config: Config, logger: Logger): Promise<CheckResult
     return out;
   } finally {
     tokens.close();
+    await fleetPool?.end().catch(() => undefined);
   }
 }
 

@@ -10,13 +10,16 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { pgSkipReason, startPgCluster } from '../jobs/pg-cluster.ts';
-import { killRecordedCloudflared, spawnDaemon, startStack, until, type DaemonProcess } from './harness.ts';
+import { BIN, killRecordedCloudflared, spawnDaemon, startStack, until, type DaemonProcess } from './harness.ts';
 
 const TTL_SECONDS = 3;
 const WAVES = 4;
 const PER_WAVE = 5;
 const skip = pgSkipReason();
+const execFileP = promisify(execFile);
 
 test('fleet login: three daemons from one copied token file share one login through PostgreSQL — files imported over many token lifetimes, never locked out', { skip, timeout: 120_000 }, async (t) => {
   const cluster = await startPgCluster();
@@ -76,6 +79,14 @@ test('fleet login: three daemons from one copied token file share one login thro
   const complete = () => stack.emulator.ledger().filter((e) => e.status === 'complete').length;
   await until(() => complete() >= dropped, 60_000, 'every file imported', 100);
   const elapsedS = (Date.now() - startedAt) / 1000;
+
+  // A command on a node whose token file is a stale copy (the fleet has rotated past it) checks the fleet's
+  // login, not the file: it says the login works, and redeems nothing the fleet needs (IMS checked below).
+  const status = await execFileP(process.execPath, [BIN, 'auth', 'status', '--config', configs[2]!], { timeout: 30_000 }).catch((err: { code?: number; stdout?: string; stderr?: string }) => err);
+  assert.match(String(status.stdout), /logged in to Frame\.io[\s\S]*the fleet's login, shared through PostgreSQL/, `auth status on a node with a stale copy: ${status.stdout}${status.stderr}`);
+  await Promise.all(Array.from({ length: PER_WAVE }, (_, i) => writeFile(join(stack.watchDir, `after-status-${i}.mov`), randomBytes(2048 + i))));
+  dropped += PER_WAVE;
+  await until(() => complete() >= dropped, 60_000, 'files dropped after auth status imported', 100);
 
   const ims = stack.emulator.calls().filter((c) => c.operation === 'ims.token');
   assert.deepEqual(ims.filter((c) => c.status !== 200).map((c) => c.status), [], 'IMS never refused a refresh (invalid_grant)');
