@@ -536,14 +536,18 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     let poll = 0;
     // Once the last byte has left, Frame.io confirms within moments: the wait in progress (up to
     // statusPollSeconds) is cut short and polling starts quick again, so `done` is not logged seconds late.
+    // One controller per follow, woken by either event, rather than an AbortSignal.any per poll: Node keeps
+    // each observed composite alive as long as the job's signal (memory in a burst of thousands of jobs).
     const allSent = new AbortController();
     const onComplete = (): void => allSent.abort();
     exposure.once('complete', onComplete);
+    if (signal.aborted) allSent.abort();
+    else signal.addEventListener('abort', onComplete, { once: true });
     try {
       // A status asked before Frame.io has pulled anything only says "not yet": the first look waits for the
       // whole file to have left or the first poll interval, whichever comes first (one call less per small file).
       if (!exposure.coverage.complete) {
-        await sleep(Math.min(settings.statusPollMs, 250), undefined, { signal: AbortSignal.any([signal, allSent.signal]) }).catch(() => undefined);
+        await sleep(Math.min(settings.statusPollMs, 250), undefined, { signal: allSent.signal }).catch(() => undefined);
       }
       for (;;) {
         if (signal.aborted) throw signal.reason;
@@ -572,11 +576,12 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         if (status.upload_failed) throw orTunnelLost(ERR_UPLOAD_REMOTE_FAILED(fileId));
         // Poll quickly at first (small files finish in a second), then settle at the configured pace.
         const wait = Math.min(settings.statusPollMs, 250 * 2 ** poll++);
-        const wake = announcedAllSent ? signal : AbortSignal.any([signal, allSent.signal]);
+        const wake = announcedAllSent ? signal : allSent.signal;
         await sleep(wait, undefined, { signal: wake }).catch(() => undefined);
       }
     } finally {
       exposure.off('complete', onComplete);
+      signal.removeEventListener('abort', onComplete);
     }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -323,4 +323,49 @@ test('network faults and malformed answers (a fake network)', async (t) => {
     assert.match(err.message, /file\.id/);
     return true;
   });
+});
+
+test('request timeout, caller abort, and no listener left on the caller signal (a server that never answers)', async (t) => {
+  let held = 0;
+  const server = createServer((req, res) => {
+    if (req.url?.includes('/files/slow')) {
+      held++;
+      return; // never answers
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { id: 'quick', name: 'q.mov', type: 'file' } }));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+  const client = createFrameioClient({
+    apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v4`,
+    accountId: 'acc',
+    clientId: 'c',
+    tokens: { getAccessToken: async () => 'at', invalidate: () => {} },
+    limiter: createRateLimiter({ maxRequestsPerSecond: 100 }),
+    logger,
+    maxRetries: 1,
+    requestTimeoutMs: 150,
+    sleep: async () => {},
+  });
+
+  const started = Date.now();
+  await assert.rejects(client.getFile('slow'), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'PF_ERR_FRAMEIO_NETWORK');
+    assert.match(err.message, /timeout/);
+    return true;
+  });
+  assert.equal(held, 2, 'a timed-out read is retried once (maxRetries 1)');
+  assert.ok(Date.now() - started < 5_000);
+
+  // The job's signal lives for the whole job: each call must take its listener off it when it ends.
+  const job = new AbortController();
+  for (let i = 0; i < 5; i++) assert.equal((await client.getFile('quick', job.signal)).id, 'quick');
+  assert.equal(getEventListeners(job.signal, 'abort').length, 0);
+
+  const pending = client.getFile('slow', job.signal);
+  await delay(50);
+  job.abort(new Error('job cancelled'));
+  await assert.rejects(pending, /job cancelled/);
+  assert.equal(getEventListeners(job.signal, 'abort').length, 0);
 });
