@@ -14,7 +14,7 @@ import { describeError, isPostflowError, PostflowError } from '../errors.ts';
 import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobLanding, JobStore } from '../jobs/store.ts';
 import { runAfterUpload } from './after-upload.ts';
-import { hashFile, hashWhileServing } from './content-hash.ts';
+import { hashFile, hashWhileServing, hashWithin } from './content-hash.ts';
 import { uploadDirect, type DirectHooks } from './direct.ts';
 import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED } from './errors.ts';
 import { choosePath, msUntilDirect, TunnelOutage, type FolderUploadSetting, type PathInput } from './path-choice.ts';
@@ -38,6 +38,11 @@ export interface UploadSettings {
   /** Direct path tuning (tests): parts in flight, waits between tries of a part. */
   directConcurrency?: number;
   directRetryDelaysMs?: readonly number[];
+  /**
+   * How long a confirmed import waits for the sha256 of what was served (a low-priority thread that may lag
+   * on a busy workstation) before it is marked done without it; the hash is stored when it arrives. 60 s.
+   */
+  hashWaitMs?: number;
 }
 
 export interface JobRunnerDeps {
@@ -274,12 +279,8 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
         // A missing file_size proves nothing about the bytes Frame.io holds: a mismatch (retried), never a pass.
         if (file.file_size == null || file.file_size !== job.size) throw ERR_UPLOAD_SIZE_MISMATCH(file.id, file.file_size, job.size);
         const confirmedAt = now();
-        const sha256 = hashing
-          ? await hashing.result.catch((err: unknown) => {
-              log.warn({ err: describeError(err) }, `sha256 of the served file not known: ${describeError(err)}`);
-              return null;
-            })
-          : current.sha256;
+        const sha256 = hashing ? await servedHash(hashing, job.id, log) : current.sha256;
+        if (hashing && sha256 === null) hashing = undefined; // handed over: servedHash stores it when it arrives
         let landed: JobLanding = 'new';
         let versionStackId: string | null = null;
         // "skip" with different content is a re-export like any other: it becomes a new version.
@@ -338,6 +339,25 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
    * it, the local file is hashed once; identical content ends the job done without an upload. Returns
    * whether it did.
    */
+  /**
+   * The served file's sha256 once it is known, or null after settings.hashWaitMs (then it is stored on the
+   * job when the hash thread finishes: a later `skip` compares with it) or when it cannot be known.
+   */
+  async function servedHash(hashing: ReturnType<typeof hashWhileServing>, jobId: string, log: Logger): Promise<string | null> {
+    const failed = (err: unknown): null => {
+      log.warn({ err: describeError(err) }, `sha256 of the served file not known: ${describeError(err)}`);
+      return null;
+    };
+    const first = await hashWithin(hashing.result, settings.hashWaitMs ?? 60_000);
+    if (first.state === 'failed') return failed(first.err);
+    if (first.state === 'done') return first.sha256;
+    log.info({ event: 'hash-pending', hashed: hashing.hasher.hashed }, 'sha256 of the served file still being computed (low priority); the job is done without it for now');
+    hashing.result
+      .then((sha256) => store.update(jobId, { sha256 }).then(() => log.info({ event: 'hashed', sha256 }, `sha256 recorded: ${sha256}`)), failed)
+      .catch((err: unknown) => log.warn({ err: describeError(err) }, `sha256 computed but not recorded: ${describeError(err)}`));
+    return null;
+  }
+
   async function skipIdentical(job: Job, dest: Destination, action: AfterUpload, log: Logger, signal: AbortSignal): Promise<boolean> {
     const prev = skipCandidate(await historyOf(store, job), job, dest.folderId);
     if (!prev) return false;

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Coverage } from '../../src/server/coverage.ts';
-import { hashFile, hashWhileServing, prefixEnd, PrefixHasher } from '../../src/upload/content-hash.ts';
+import { hashFile, hashWhileServing, hashWithin, prefixEnd } from '../../src/upload/content-hash.ts';
+import { HashThread } from '../../src/upload/hash-worker.ts';
 
 test('prefix end: only a covered run from byte 0 counts', () => {
   assert.equal(prefixEnd([]), 0);
@@ -15,26 +16,41 @@ test('prefix end: only a covered run from byte 0 counts', () => {
   assert.equal(prefixEnd([[5, 10]]), 0);
 });
 
-test('prefix hasher never reads past what was sent, and reads each byte once', async () => {
+test('hash thread: never hashes past what was sent, gives the file sha256, and a stop rejects', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const data = randomBytes(5 * 1024 * 1024 + 17);
-  const reads: Array<[number, number]> = [];
-  const h = new PrefixHasher(data.length, async (pos, len) => {
-    reads.push([pos, len]);
-    return data.subarray(pos, pos + len);
-  });
+  const path = join(dir, 'f.bin');
+  await writeFile(path, data);
+  const h = new HashThread(path, data.length, { chunkBytes: 256 * 1024 });
   h.advance(1000);
-  await new Promise((r) => setImmediate(r));
-  assert.equal(h.hashed, 1000);
-  assert.ok(reads.every(([p, l]) => p + l <= 1000));
+  await until(() => h.hashed === 1000);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(h.hashed, 1000, 'stops at the sent prefix');
   h.advance(data.length);
   assert.equal(await h.result, createHash('sha256').update(data).digest('hex'));
-  let next = 0;
-  for (const [p, l] of reads) {
-    assert.equal(p, next, 'in order, no overlap, no gap');
-    next = p + l;
-  }
-  assert.equal(next, data.length);
+  assert.equal(h.hashed, data.length);
+
+  const empty = new HashThread(join(dir, 'nothing-needed'), 0);
+  assert.equal(await empty.result, createHash('sha256').digest('hex'));
+
+  const stopped = new HashThread(path, data.length);
+  stopped.advance(10);
+  stopped.stop(new Error('no longer wanted'));
+  await assert.rejects(stopped.result, /no longer wanted/);
+
+  const missing = new HashThread(join(dir, 'gone.bin'), 10);
+  missing.advance(10);
+  await assert.rejects(missing.result, /ENOENT/);
 });
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 test('hash while serving: ranges sent out of order (as Frame.io pulls) give the file sha256; a revoke before the end rejects', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
@@ -66,4 +82,13 @@ test('hash while serving: ranges sent out of order (as Frame.io pulls) give the 
   half.emit('progress');
   half.emit('revoked');
   await assert.rejects(second.result, /revoked before the whole file was sent/);
+});
+
+test('hash within a wait: done, failed, or pending when the hash thread lags (the job goes on without it)', async () => {
+  assert.deepEqual(await hashWithin(Promise.resolve('ab'), 1000), { state: 'done', sha256: 'ab' });
+  const err = new Error('gone');
+  assert.deepEqual(await hashWithin(Promise.reject(err), 1000), { state: 'failed', err });
+  const started = Date.now();
+  assert.deepEqual(await hashWithin(new Promise<string>(() => undefined), 30), { state: 'pending' });
+  assert.ok(Date.now() - started < 1000);
 });
