@@ -414,6 +414,11 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
         { event: 'started', folders: config.watch.folders.map((f) => f.path), publicUrl: tunnel.state().publicUrl, workers: config.workers },
         `postflow is watching ${config.watch.folders.length} folder(s)`,
       );
+      // The start-up sweep's objects (every file, the baseline) sit in the old generation until a major GC that
+      // an idle daemon may not run for hours: one once start() has let go of them (bin/postflow.js exposes gc).
+      // 'last-resort' also hands the freed pages back to the OS (a plain major GC keeps them pooled).
+      const gc = (globalThis as { gc?: (o: object) => void }).gc;
+      if (gc) setImmediate(() => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })).unref();
     },
 
     async stop() {

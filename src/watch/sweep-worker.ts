@@ -55,6 +55,11 @@ port.on('message', (msg: SweepRequest) => {
     reply = { type: 'result', id: msg.id, outcome };
     if (outcome.kind === 'ok') {
       port.postMessage(reply, [outcome.upserts.stats.buffer as ArrayBuffer]);
+      // A full sweep's upsert lists (100k paths: ~15 MB of large objects) would stay until a major GC that
+      // this mostly idle thread may not run for hours: one once this handler has let go of them (bin/postflow.js
+      // exposes gc; 'last-resort' also hands the pages back to the OS).
+      const gc = (globalThis as { gc?: (o: object) => void }).gc;
+      if (outcome.full && gc) setImmediate(() => gc({ type: 'major', execution: 'sync', flavor: 'last-resort' }));
       return;
     }
   } catch (err) {
