@@ -39,8 +39,9 @@ export interface UploadSettings {
   directConcurrency?: number;
   directRetryDelaysMs?: readonly number[];
   /**
-   * How long a confirmed import waits for the sha256 of what was served (a low-priority thread that may lag
-   * on a busy workstation) before it is marked done without it; the hash is stored when it arrives. 60 s.
+   * How long a confirmed import waits for the sha256 of what was served (read back behind the server; it
+   * may lag on a slow mount or a busy machine) before it is marked done without it; it is stored when it
+   * arrives. 60 s.
    */
   hashWaitMs?: number;
 }
@@ -351,7 +352,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const first = await hashWithin(hashing.result, settings.hashWaitMs ?? 60_000);
     if (first.state === 'failed') return failed(first.err);
     if (first.state === 'done') return first.sha256;
-    log.info({ event: 'hash-pending', hashed: hashing.hasher.hashed }, 'sha256 of the served file still being computed (low priority); the job is done without it for now');
+    log.info({ event: 'hash-pending', hashed: hashing.hasher.hashed }, 'sha256 of the served file still being computed; the job is done without it for now');
     hashing.result
       .then((sha256) => store.update(jobId, { sha256 }).then(() => log.info({ event: 'hashed', sha256 }, `sha256 recorded: ${sha256}`)), failed)
       .catch((err: unknown) => log.warn({ err: describeError(err) }, `sha256 computed but not recorded: ${describeError(err)}`));

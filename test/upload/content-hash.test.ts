@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Coverage } from '../../src/server/coverage.ts';
-import { hashFile, hashWhileServing, hashWithin, prefixEnd } from '../../src/upload/content-hash.ts';
-import { HashThread } from '../../src/upload/hash-worker.ts';
+import { hashFile, hashWhileServing, hashWithin, prefixEnd, PrefixHasher } from '../../src/upload/content-hash.ts';
 
 test('prefix end: only a covered run from byte 0 counts', () => {
   assert.equal(prefixEnd([]), 0);
@@ -16,41 +15,26 @@ test('prefix end: only a covered run from byte 0 counts', () => {
   assert.equal(prefixEnd([[5, 10]]), 0);
 });
 
-test('hash thread: never hashes past what was sent, gives the file sha256, and a stop rejects', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+test('prefix hasher never reads past what was sent, and reads each byte once', async () => {
   const data = randomBytes(5 * 1024 * 1024 + 17);
-  const path = join(dir, 'f.bin');
-  await writeFile(path, data);
-  const h = new HashThread(path, data.length, { chunkBytes: 256 * 1024 });
+  const reads: Array<[number, number]> = [];
+  const h = new PrefixHasher(data.length, async (pos, len) => {
+    reads.push([pos, len]);
+    return data.subarray(pos, pos + len);
+  });
   h.advance(1000);
-  await until(() => h.hashed === 1000);
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(h.hashed, 1000, 'stops at the sent prefix');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(h.hashed, 1000);
+  assert.ok(reads.every(([p, l]) => p + l <= 1000));
   h.advance(data.length);
   assert.equal(await h.result, createHash('sha256').update(data).digest('hex'));
-  assert.equal(h.hashed, data.length);
-
-  const empty = new HashThread(join(dir, 'nothing-needed'), 0);
-  assert.equal(await empty.result, createHash('sha256').digest('hex'));
-
-  const stopped = new HashThread(path, data.length);
-  stopped.advance(10);
-  stopped.stop(new Error('no longer wanted'));
-  await assert.rejects(stopped.result, /no longer wanted/);
-
-  const missing = new HashThread(join(dir, 'gone.bin'), 10);
-  missing.advance(10);
-  await assert.rejects(missing.result, /ENOENT/);
-});
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
+  let next = 0;
+  for (const [p, l] of reads) {
+    assert.equal(p, next, 'in order, no overlap, no gap');
+    next = p + l;
   }
-}
+  assert.equal(next, data.length);
+});
 
 test('hash while serving: ranges sent out of order (as Frame.io pulls) give the file sha256; a revoke before the end rejects', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
