@@ -12,17 +12,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import pino from 'pino';
 import { isPostflowError } from '../../src/errors.ts';
 import { ERR_LOGIN_STORE_UNAVAILABLE, ERR_LOGIN_UNSEALABLE } from '../../src/frameio/errors.ts';
 import { LOGIN_TABLE, createFleetLoginChain, type LoginPool } from '../../src/frameio/fleet-login.ts';
 import { createTokenProvider, type TokenProvider } from '../../src/frameio/ims.ts';
 import { readTokenFile, writeTokenFile } from '../../src/frameio/token-file.ts';
 import { Ims } from '../doubles/frameio/ims.ts';
+import { captureLogs } from '../log-capture.ts';
 import { pgSkipReason, startPgCluster, type PgCluster } from '../jobs/pg-cluster.ts';
 
 interface Ctx {
@@ -54,16 +53,7 @@ async function startIms(t: Ctx, ttlSeconds: number) {
   return { ims, url, answers, refreshes: () => answers.filter((a) => a.grant === 'refresh_token' && a.status === 200).length };
 }
 
-function capture(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+const capture = () => captureLogs('debug');
 
 interface Node {
   tokens: TokenProvider;

@@ -8,7 +8,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, connect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import pino from 'pino';
@@ -19,6 +18,7 @@ import { adjust, seedBucket, take, type BucketAdjustment, type SharedBucket } fr
 import { ADJUST_SQL, ACQUIRE_SQL, RATE_BUCKETS_TABLE, createSharedLimiter, type SharedLimiter } from '../../src/frameio/shared-limiter.ts';
 import { writeTokenFile } from '../../src/frameio/token-file.ts';
 import { startEmulator } from '../doubles/frameio/emulator.ts';
+import { captureLogs } from '../log-capture.ts';
 import { pgSkipReason, startPgCluster, type PgCluster } from '../jobs/pg-cluster.ts';
 
 interface Ctx {
@@ -28,16 +28,7 @@ interface Ctx {
 const OP = 'files.show_file_upload_status'; // 5 calls per second per user: the tightest the upload loop calls
 const silent = pino({ level: 'silent' });
 
-function capture(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+const capture = () => captureLogs('info');
 
 function newPool(t: Ctx, url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 2000 });
