@@ -41,6 +41,7 @@ import { createWatcher, type WatchedFile } from './watch/watcher.ts';
 import { createStudioControls } from './controls/studio.ts';
 import { liveSettings } from './config/live.ts';
 import { createShaper, type SendShaper } from './shaping/shaper.ts';
+import { HashThread } from './upload/hash-thread.ts';
 
 export interface DaemonOptions {
   config: Config;
@@ -141,7 +142,12 @@ function buildServices(config: Config, logger: Logger, { secrets, onCall, shaper
     retryBaseMs: 2_000,
     retryMaxMs: 300_000,
   };
-  return { tokens, auth, frameio, server, makeTunnel, settings };
+  // One low-priority thread hashes what every job serves (upload/hash-thread.ts).
+  const hasher = new HashThread({
+    onStart: ({ niced }) =>
+      logger.child({ room: 'upload' }).debug({ event: 'hash-thread', niced }, niced ? 'sha256 thread started at the lowest CPU priority' : 'sha256 thread started (this system cannot lower one thread\'s priority)'),
+  });
+  return { tokens, auth, frameio, server, makeTunnel, settings, hasher };
 }
 
 export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -171,7 +177,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   // Bandwidth caps, queue rules, quiet hours and batch notices: the settings a reload changes live.
   const controls = createStudioControls({ config, logger: logger.child({ room: 'controls' }), onBatch: (i, ev) => notifier.onBatch(i, ev) });
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, {
+  const { tokens, auth, frameio, server, makeTunnel, settings, hasher } = buildServices(config, logger, {
     secrets: opts.secrets,
     onCall: (call) => admin.metrics.frameioCall(call),
     shaper: controls.shaper,
@@ -318,6 +324,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
           onExisting: config.watch.folders[job.folderIndex]?.onExisting ?? 'version',
           afterUpload: config.watch.folders[job.folderIndex]?.afterUpload ?? 'leave',
         }),
+        hasher,
       });
       const run = async (job: Job, signal: AbortSignal) => {
         try {
@@ -435,6 +442,7 @@ export async function createDaemon(opts: DaemonOptions): Promise<Daemon> {
       await tunnel?.stop();
       await server.close();
       await admin.stop();
+      await hasher.close();
       await store.close();
       log.info({ event: 'stopped' }, 'stopped');
     },
@@ -479,7 +487,7 @@ export async function runOnce(opts: {
   const shaper = createShaper({ global: liveSettings(config).bandwidth, folders: [] });
   // Beside a fleet's daemon, the upload shares its Frame.io login and rate budget through PostgreSQL too.
   const fleetPool = config.store.url ? openFleetPool(config, 'upload', logger) : undefined;
-  const { tokens, auth, frameio, server, makeTunnel, settings } = buildServices(config, logger, { secrets: opts.secrets, shaper, fleetPool });
+  const { tokens, auth, frameio, server, makeTunnel, settings, hasher } = buildServices(config, logger, { secrets: opts.secrets, shaper, fleetPool });
   // A private store in a scratch folder: the daemon's store stays locked by the daemon.
   const scratch = await mkdtemp(join(tmpdir(), 'postflow-upload-'));
   const store = withSummaries(await openSqliteStore({ path: join(scratch, 'jobs.db') }), logger);
@@ -501,6 +509,7 @@ export async function runOnce(opts: {
       logger,
       settings,
       onProgress: (job, p) => opts.onUpdate?.({ id: job.id, name: job.name, state: 'importing', covered: p.covered, size: p.size, rate: p.rate, etaSeconds: p.etaSeconds }),
+      hasher,
     });
     pool = new WorkerPool({ store, concurrency: config.workers, logger, run: runJob });
     const ids: string[] = [];
@@ -549,6 +558,7 @@ export async function runOnce(opts: {
     await pool?.stop(0);
     await tunnel?.stop();
     await server.close();
+    await hasher.close();
     await store.close();
     tokens.close();
     await fleetPool?.end().catch(() => undefined);

@@ -15,6 +15,7 @@ import { ERR_JOBS_PATH_TAKEN } from '../jobs/errors.ts';
 import type { Job, JobLanding, JobStore } from '../jobs/store.ts';
 import { runAfterUpload } from './after-upload.ts';
 import { hashFile, hashWhileServing, hashWithin } from './content-hash.ts';
+import { HashThread, type ServedHasher } from './hash-thread.ts';
 import { uploadDirect, type DirectHooks } from './direct.ts';
 import { ERR_UPLOAD_FOLDER_UNAVAILABLE, ERR_UPLOAD_REMOTE_FAILED, ERR_UPLOAD_SIZE_MISMATCH, ERR_UPLOAD_STALLED } from './errors.ts';
 import { choosePath, msUntilDirect, TunnelOutage, type FolderUploadSetting, type PathInput } from './path-choice.ts';
@@ -70,6 +71,8 @@ export interface JobRunnerDeps {
   policyFor?: (job: Job) => Pick<FolderPolicy, 'onExisting' | 'afterUpload'>;
   /** The `upload` key of the job's watch folder; default "auto". */
   uploadSetting?: (job: Job) => FolderUploadSetting;
+  /** Computes the sha256s (what was served; a `skip` check's local file). Default: a HashThread of its own. */
+  hasher?: ServedHasher;
 }
 
 /** How a job ended, for whoever is told (webhooks, Slack). */
@@ -127,6 +130,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
   deps.tunnel.on('down', () => outage.down(now()));
   deps.tunnel.on('ready', () => outage.up());
   const landing = createLanding(deps.frameio);
+  const hasher = deps.hasher ?? new HashThread();
 
   return async function runJob(job: Job, signal: AbortSignal): Promise<void> {
     const log = deps.logger.child({ job: job.id, file: job.path });
@@ -182,7 +186,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
       const exposed = choice.path === 'remote' ? await deps.server.expose({ jobId: job.id, path: job.path, name: job.name, folderIndex: job.folderIndex }) : undefined;
       exposure = exposed;
       // The sha256 of what is served, read back right behind the server (a later `skip` compares with it).
-      hashing = exposed ? hashWhileServing(job.path, exposed) : undefined;
+      hashing = exposed ? hashWhileServing(job.path, exposed, hasher) : undefined;
       exposed?.once('complete', () => (sentAt ??= now()));
       if (exposed) log.info({ event: 'exposing', attempt, size: job.size }, `attempt ${attempt}: ${formatBytes(job.size)} exposed, waiting for the tunnel`);
 
@@ -352,7 +356,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const first = await hashWithin(hashing.result, settings.hashWaitMs ?? 60_000);
     if (first.state === 'failed') return failed(first.err);
     if (first.state === 'done') return first.sha256;
-    log.info({ event: 'hash-pending', hashed: hashing.hasher.hashed }, 'sha256 of the served file still being computed; the job is done without it for now');
+    log.info({ event: 'hash-pending', hashed: hashing.task.hashed }, 'sha256 of the served file still being computed; the job is done without it for now');
     hashing.result
       .then((sha256) => store.update(jobId, { sha256 }).then(() => log.info({ event: 'hashed', sha256 }, `sha256 recorded: ${sha256}`)), failed)
       .catch((err: unknown) => log.warn({ err: describeError(err) }, `sha256 computed but not recorded: ${describeError(err)}`));
@@ -363,7 +367,7 @@ export function createJobRunner(deps: JobRunnerDeps): (job: Job, signal: AbortSi
     const prev = skipCandidate(await historyOf(store, job), job, dest.folderId);
     if (!prev) return false;
     if (!(await withAuth(() => landing.stillThere(dest.folderId, job.name, prev), signal))) return false;
-    const sha256 = await hashFile(job.path, signal);
+    const sha256 = await hashFile(hasher, job.path, job.size, signal);
     if (sha256 !== prev.sha256) {
       await store.update(job.id, { sha256 });
       log.info({ event: 'not-skipped', sha256, previous: prev.id }, `${job.name} differs from its last import (sha256): uploading it`);
