@@ -78,10 +78,15 @@ export interface WatcherEvents {
 
 export interface Watcher extends EventEmitter<WatcherEvents> {
   /**
-   * Resolves after the first full sweep of every folder with every file present (absolute path → file);
-   * emits 'seen' only for files not isKnown (none in baseline mode).
+   * Resolves after the first full sweep of every folder; emits 'seen' only for files not isKnown (none in
+   * baseline mode).
    */
-  start(): Promise<Map<string, WatchedFile>>;
+  start(): Promise<void>;
+  /**
+   * Every file present now (absolute path → file). Built on demand: at 100k files the map costs ~200 ms
+   * and tens of MB, and only a first start (the baseline) needs it.
+   */
+  present(): Map<string, WatchedFile>;
   /** Runs a sweep of every folder now (after any sweep in progress); used by tests and SIGHUP. */
   sweepNow(): Promise<void>;
   stop(): Promise<void>;
@@ -157,7 +162,7 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     }));
   }
 
-  async start(): Promise<Map<string, WatchedFile>> {
+  async start(): Promise<void> {
     if (this.#started) throw PF_ERR_WATCH_INVALID_OPTIONS('start()', 'called twice', 'one start per watcher');
     this.#started = true;
     this.#sweeper = createSweeper(
@@ -169,6 +174,11 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
     // sweep would find it anyway; the wait is bounded so a slow mount never holds up the daemon).
     const armed = Promise.all(this.#folders.map((f) => f.native?.ready));
     await Promise.race([armed, new Promise((r) => setTimeout(r, NATIVE_READY_WAIT_MS).unref())]);
+    this.#scheduleSweep();
+    this.#scheduleDue();
+  }
+
+  present(): Map<string, WatchedFile> {
     const present = new Map<string, WatchedFile>();
     for (const f of this.#folders) {
       for (const [relPath, rec] of f.records) {
@@ -176,8 +186,6 @@ class SweepWatcher extends EventEmitter<WatcherEvents> implements Watcher {
         present.set(file.path, file);
       }
     }
-    this.#scheduleSweep();
-    this.#scheduleDue();
     return present;
   }
 
