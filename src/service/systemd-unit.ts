@@ -78,6 +78,8 @@ ExecReload=/bin/kill -HUP $MAINPID
 # Job store and refresh token: /var/lib/postflow, passed to postflow as $STATE_DIRECTORY.
 StateDirectory=postflow
 StateDirectoryMode=0700
+# V8's compiled code of postflow's modules, reused by the next start: /var/cache/postflow ($CACHE_DIRECTORY).
+CacheDirectory=postflow
 UMask=0077
 
 Restart=on-failure
@@ -150,6 +152,8 @@ ExecReload=/bin/kill -HUP $MAINPID
 # ~/.local/state/postflow, passed to postflow as $STATE_DIRECTORY.
 StateDirectory=postflow
 StateDirectoryMode=0700
+# ~/.cache/postflow: V8's compiled code of postflow's modules, reused by the next start.
+CacheDirectory=postflow
 UMask=0077
 Restart=on-failure
 RestartSec=5

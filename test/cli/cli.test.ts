@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +32,24 @@ test('--help lists the commands; every command has its own --help', async () => 
   }
   const help = await postflow(['help', 'upload']);
   assert.match(help.stdout, /^Usage: postflow upload/);
+});
+
+test('the bin keeps V8\'s compile cache in systemd\'s CacheDirectory, or where NODE_COMPILE_CACHE says; NODE_DISABLE_COMPILE_CACHE turns it off', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'postflow-cc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cached = async (where: string) => (await readdir(where, { recursive: true }).catch(() => [])).length;
+  const { NODE_COMPILE_CACHE: _, ...parentEnv } = process.env;
+  const bare = async (env: Record<string, string>) => {
+    const r = await run(process.execPath, [BIN, 'config', '--help'], { env: { ...parentEnv, ...env }, timeout: 60_000 });
+    assert.match(r.stdout, /^Usage: postflow config/);
+  };
+  await bare({ CACHE_DIRECTORY: join(dir, 'systemd') });
+  assert.ok((await cached(join(dir, 'systemd', 'node-compile-cache'))) > 0, 'compiled modules cached under $CACHE_DIRECTORY');
+  await bare({ CACHE_DIRECTORY: join(dir, 'ignored'), NODE_COMPILE_CACHE: join(dir, 'chosen') });
+  assert.ok((await cached(join(dir, 'chosen'))) > 0, 'NODE_COMPILE_CACHE wins');
+  assert.equal(await cached(join(dir, 'ignored')), 0);
+  await bare({ CACHE_DIRECTORY: join(dir, 'off'), NODE_DISABLE_COMPILE_CACHE: '1' });
+  assert.equal(await cached(join(dir, 'off')), 0, 'turned off');
 });
 
 test('an unknown command or flag is one clear line, not a stack trace', async () => {
