@@ -135,11 +135,11 @@ export class HashThread implements ServedHasher {
     if (this.#worker) return this.#worker;
     const worker = new Worker(new URL('./hash-thread-worker.js', import.meta.url), {
       workerData: { chunkBytes: this.#opts.chunkBytes, nice: this.#opts.nice, reportEveryChunks: 64 },
+      // None of the process's flags concern it (and some, e.g. --input-type, make a worker fail to start).
+      execArgv: [],
       // It holds a read buffer and a few hash states: a small heap keeps its footprint small.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
     });
-    // Hashing must never keep a stopping daemon alive.
-    worker.unref();
     worker.on('message', (m: FromThread) => {
       if (m.type === 'ready') {
         this.#opts.onStart?.({ niced: m.niced });
@@ -158,6 +158,9 @@ export class HashThread implements ServedHasher {
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the hashing thread ended (exit code ${code})`)));
+    // Hashing must never keep a stopping daemon alive. After the listeners: adding a 'message' listener refs
+    // the worker again.
+    worker.unref();
     this.#worker = worker;
     return worker;
   }

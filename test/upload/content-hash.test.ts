@@ -6,6 +6,9 @@ import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Coverage } from '../../src/server/coverage.ts';
 import { defaultHashLag, hashableEnd, hashFile, hashWhileServing, hashWithin, prefixEnd } from '../../src/upload/content-hash.ts';
 import { HashThread } from '../../src/upload/hash-thread.ts';
@@ -175,6 +178,20 @@ test('hash thread: stop and abort reject that task only; close rejects what is l
   await hasher.close();
   await assert.rejects(waiting.result, /hashing thread was stopped/);
   assert.equal(await hasher.start(path, 0).result, createHash('sha256').digest('hex'), 'an empty file needs no thread');
+});
+
+test('hash thread: never keeps a process alive, even with a task waiting for bytes', async () => {
+  const script = `
+    import { HashThread } from ${JSON.stringify(new URL('../../src/upload/hash-thread.ts', import.meta.url).href)};
+    const h = new HashThread();
+    h.start(${JSON.stringify(fileURLToPath(import.meta.url))}, 1000); // never advanced
+    await new Promise((r) => setTimeout(r, 100));
+    console.log(h.running ? 'running' : 'not running');
+  `;
+  const started = Date.now();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+  assert.equal(stdout.trim(), 'running');
+  assert.ok(Date.now() - started < 10_000, 'the process ended on its own');
 });
 
 test('hash thread: runs at nice 19 on Linux, the event loop thread keeps its priority', { skip: process.platform !== 'linux' }, async (t) => {
