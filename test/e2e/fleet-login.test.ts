@@ -7,13 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { pgSkipReason, startPgCluster } from '../jobs/pg-cluster.ts';
-import { BIN, killRecordedCloudflared, spawnDaemon, startStack, until, type DaemonProcess } from './harness.ts';
+import { pgSkipReason } from '../jobs/pg-cluster.ts';
+import { BIN, startFleet, until } from './harness.ts';
 
 const TTL_SECONDS = 3;
 const WAVES = 4;
@@ -22,52 +22,13 @@ const skip = pgSkipReason();
 const execFileP = promisify(execFile);
 
 test('fleet login: three daemons from one copied token file share one login through PostgreSQL — files imported over many token lifetimes, never locked out', { skip, timeout: 120_000 }, async (t) => {
-  const cluster = await startPgCluster();
-  const url = await cluster.createDatabase('fleetlogin');
-  const secretKey = randomBytes(32).toString('hex');
-  const stack = await startStack({
+  // Nodes 2 and 3 start with a copy of node 1's token file — the same refresh token.
+  const { stack, configs, daemons, startedAt } = await startFleet(t, {
+    database: 'fleetlogin',
+    login: 'copied',
+    store: { leaseTimeoutSeconds: 3, secretKey: randomBytes(32).toString('hex') },
     emulator: { accessTokenTtlSeconds: TTL_SECONDS },
-    config: (c) => {
-      c.store = { url, leaseTimeoutSeconds: 3, secretKey };
-      c.watch.stabilitySeconds = 1;
-      c.watch.pollIntervalSeconds = 0.5;
-      c.upload = { statusPollSeconds: 0.5 };
-      c.frameio.maxRequestsPerSecond = 50;
-      c.log = { level: 'info' };
-    },
   });
-  const extra: { stateDir: string; d?: DaemonProcess }[] = [];
-  t.after(async () => {
-    for (const e of extra) {
-      if (e.d && e.d.child.exitCode === null && e.d.child.signalCode === null) e.d.child.kill('SIGKILL');
-      await e.d?.exited;
-      await killRecordedCloudflared(e.stateDir);
-    }
-    await stack.close();
-    await cluster.stop();
-  });
-
-  // Nodes 2 and 3: their own state dir, and a copy of node 1's token file — the same refresh token.
-  const configs = [stack.configFile];
-  for (const n of [2, 3]) {
-    const stateDir = join(stack.dir, `state-${n}`);
-    await mkdir(stateDir, { mode: 0o700 });
-    const refreshTokenFile = join(stateDir, 'refresh-token');
-    await copyFile(String((stack.config.frameio as Record<string, unknown>).refreshTokenFile), refreshTokenFile);
-    const cfg = structuredClone(stack.config);
-    cfg.stateDir = stateDir;
-    (cfg.frameio as Record<string, unknown>).refreshTokenFile = refreshTokenFile;
-    const file = join(stack.dir, `postflow-${n}.json`);
-    await writeFile(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
-    configs.push(file);
-    extra.push({ stateDir });
-  }
-  const startedAt = Date.now();
-  const daemons = [
-    stack.startDaemon(),
-    ...extra.map((e, i) => (e.d = spawnDaemon(['run', '--config', configs[i + 1]!], { CLOUDFLARED_STANDIN_REGISTRY: stack.registry }))),
-  ];
-  await Promise.all(daemons.map((d, i) => d.waitFor((l) => l.event === 'started', 60_000, `daemon ${i + 1} to start`)));
 
   // Files in waves a token lifetime apart, so every node needs Frame.io across several refreshes.
   let dropped = 0;

@@ -7,63 +7,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { pgSkipReason, startPgCluster } from '../jobs/pg-cluster.ts';
+import { pgSkipReason } from '../jobs/pg-cluster.ts';
 import { spawnSync } from 'node:child_process';
-import { BIN, killRecordedCloudflared, spawnDaemon, startStack, until, type DaemonProcess } from './harness.ts';
+import { BIN, startFleet, until } from './harness.ts';
 
 const FILES = 300;
 const LEASE_SECONDS = 3;
 const skip = pgSkipReason();
 
 test('fleet: three daemons, one folder, one PostgreSQL store — 300 files imported exactly once though one daemon is SIGKILLed half way', { skip, timeout: 300_000 }, async (t) => {
-  const cluster = await startPgCluster();
-  const url = await cluster.createDatabase('fleet');
-  const stack = await startStack({
-    config: (c) => {
-      c.store = { url, leaseTimeoutSeconds: LEASE_SECONDS };
-      c.watch.stabilitySeconds = 1;
-      c.watch.pollIntervalSeconds = 0.5;
-      c.upload = { statusPollSeconds: 0.5 };
-      c.frameio.maxRequestsPerSecond = 50;
-      c.log = { level: 'info' };
-    },
-  });
-  const extra: { stateDir: string; d?: DaemonProcess }[] = [];
-  t.after(async () => {
-    for (const e of extra) {
-      if (e.d && e.d.child.exitCode === null && e.d.child.signalCode === null) e.d.child.kill('SIGKILL');
-      await e.d?.exited;
-      await killRecordedCloudflared(e.stateDir);
-    }
-    await stack.close();
-    await db?.end().catch(() => undefined);
-    await cluster.stop();
-  });
   let db: pg.Client | undefined;
-
-  // Nodes 2 and 3: same config but their own state dir and their own login (a refresh-token chain each).
-  const configs = [stack.configFile];
-  for (const n of [2, 3]) {
-    const stateDir = join(stack.dir, `state-${n}`);
-    await mkdir(stateDir, { mode: 0o700 });
-    const refreshTokenFile = join(stateDir, 'refresh-token');
-    await writeFile(refreshTokenFile, stack.emulator.issueRefreshToken(), { mode: 0o600 });
-    const cfg = structuredClone(stack.config);
-    cfg.stateDir = stateDir;
-    (cfg.frameio as Record<string, unknown>).refreshTokenFile = refreshTokenFile;
-    const file = join(stack.dir, `postflow-${n}.json`);
-    await writeFile(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
-    configs.push(file);
-    extra.push({ stateDir });
-  }
-  const daemons = [
-    stack.startDaemon(),
-    ...extra.map((e, i) => (e.d = spawnDaemon(['run', '--config', configs[i + 1]!], { CLOUDFLARED_STANDIN_REGISTRY: stack.registry }))),
-  ];
-  await Promise.all(daemons.map((d, i) => d.waitFor((l) => l.event === 'started', 60_000, `daemon ${i + 1} to start`)));
+  t.after(() => db?.end().catch(() => undefined)); // before the fleet's own clean-up stops PostgreSQL
+  // Every node has its own login (a refresh-token chain each).
+  const { stack, url, configs, daemons } = await startFleet(t, { database: 'fleet', login: 'own', store: { leaseTimeoutSeconds: LEASE_SECONDS } });
   const nodeIds = daemons.map((d) => String(d.lines.find((l) => l.event === 'store')?.node));
   assert.equal(new Set(nodeIds).size, 3, `three distinct node ids: ${nodeIds.join(', ')}`);
 

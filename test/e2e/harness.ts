@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -207,4 +207,76 @@ export async function killRecordedCloudflared(stateDir: string): Promise<void> {
   if (!cmdline.includes(stateDir)) return;
   process.kill(pid, 'SIGKILL');
   await until(() => !isAlive(pid), 5000, `cloudflared ${pid} to exit`);
+}
+
+export interface Fleet {
+  /** Node 1: its emulator, watch folder and config; the other nodes copy that config. */
+  stack: Stack;
+  /** The PostgreSQL database the nodes share (`store.url`). */
+  url: string;
+  /** Each node's config file, node 1 first. */
+  configs: string[];
+  /** Every node's daemon, started (its `started` line seen), node 1 first. */
+  daemons: DaemonProcess[];
+  /** When the daemons were spawned (Date.now()). */
+  startedAt: number;
+}
+
+/**
+ * `size` real daemons on one watch folder sharing one PostgreSQL database (a throwaway cluster): node 1 is a
+ * startStack, the others run its config with a state dir of their own. `login: "own"` gives every node its
+ * own refresh token; `"copied"` gives them a copy of node 1's token file (one login for the fleet). All of
+ * it is stopped after the test — `t.after` hooks run in order, so a test's own hook registered before this
+ * call runs first.
+ */
+export async function startFleet(
+  t: { after(fn: () => unknown): void },
+  opts: { database: string; login: 'own' | 'copied'; size?: number; store?: Record<string, unknown>; emulator?: EmulatorOptions },
+): Promise<Fleet> {
+  const { startPgCluster } = await import('../jobs/pg-cluster.ts');
+  const cluster = await startPgCluster();
+  const extra: { stateDir: string; d?: DaemonProcess }[] = [];
+  let stack: Stack | undefined;
+  t.after(async () => {
+    for (const e of extra) {
+      if (e.d && e.d.child.exitCode === null && e.d.child.signalCode === null) e.d.child.kill('SIGKILL');
+      await e.d?.exited;
+      await killRecordedCloudflared(e.stateDir);
+    }
+    await stack?.close();
+    await cluster.stop();
+  });
+  const url = await cluster.createDatabase(opts.database);
+  stack = await startStack({
+    ...(opts.emulator ? { emulator: opts.emulator } : {}),
+    config: (c) => {
+      c.store = { url, ...opts.store };
+      c.watch.stabilitySeconds = 1;
+      c.watch.pollIntervalSeconds = 0.5;
+      c.upload = { statusPollSeconds: 0.5 };
+      c.frameio.maxRequestsPerSecond = 50;
+      c.log = { level: 'info' };
+    },
+  });
+  const configs = [stack.configFile];
+  const firstTokenFile = String((stack.config.frameio as Record<string, unknown>).refreshTokenFile);
+  for (let n = 2; n <= (opts.size ?? 3); n++) {
+    const stateDir = join(stack.dir, `state-${n}`);
+    await mkdir(stateDir, { mode: 0o700 });
+    const refreshTokenFile = join(stateDir, 'refresh-token');
+    if (opts.login === 'copied') await copyFile(firstTokenFile, refreshTokenFile);
+    else await writeFile(refreshTokenFile, stack.emulator.issueRefreshToken(), { mode: 0o600 });
+    const cfg = structuredClone(stack.config);
+    cfg.stateDir = stateDir;
+    (cfg.frameio as Record<string, unknown>).refreshTokenFile = refreshTokenFile;
+    const file = join(stack.dir, `postflow-${n}.json`);
+    await writeFile(file, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+    configs.push(file);
+    extra.push({ stateDir });
+  }
+  const startedAt = Date.now();
+  const registry = stack.registry;
+  const daemons = [stack.startDaemon(), ...extra.map((e, i) => (e.d = spawnDaemon(['run', '--config', configs[i + 1]!], { CLOUDFLARED_STANDIN_REGISTRY: registry })))];
+  await Promise.all(daemons.map((d, i) => d.waitFor((l) => l.event === 'started', 60_000, `daemon ${i + 1} to start`)));
+  return { stack, url, configs, daemons, startedAt };
 }
