@@ -2,7 +2,7 @@
  * Shared set-up for the server tests: a real server on a loopback port, a temp dir cleaned up after the
  * test, log lines captured for assertions, and a raw-socket client for requests `fetch` refuses to send.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,4 +75,16 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5
     });
     socket.write(request);
   });
+}
+
+/** A sparse file of `size` bytes (no disk used) with each text of `marks` at its offset: big-file tests without gigabytes. */
+export function sparseFile(path: string, size: number, marks: ReadonlyArray<readonly [number, string]>): void {
+  writeFileSync(path, '');
+  truncateSync(path, size);
+  const fd = openSync(path, 'r+');
+  try {
+    for (const [offset, text] of marks) writeSync(fd, Buffer.from(text), 0, Buffer.byteLength(text), offset);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, openSync, renameSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, writeSync, appendFileSync, utimesSync } from 'node:fs';
+import { renameSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { isPostflowError } from '../../src/errors.ts';
 import { ERR_SERVER_LISTEN, ERR_SERVER_NOT_A_FILE } from '../../src/server/errors.ts';
 import { createFileServer } from '../../src/server/public-server.ts';
 import { pino } from 'pino';
-import { rawRequest, startServer, tempDir } from './harness.ts';
+import { rawRequest, sparseFile, startServer, tempDir } from './harness.ts';
 
 const MiB = 1024 * 1024;
 
@@ -274,12 +274,7 @@ test('a sparse file past 4 GiB: HEAD length, a range near the end and one across
   const s = await startServer(t);
   const path = join(s.dir, 'huge.mov');
   const size = 5 * 1024 * MiB;
-  writeFileSync(path, '');
-  truncateSync(path, size);
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.from('END-MARKER'), 0, 10, size - 10);
-  writeSync(fd, Buffer.from('4G'), 0, 2, 2 ** 32 - 1);
-  closeSync(fd);
+  sparseFile(path, size, [[size - 10, 'END-MARKER'], [2 ** 32 - 1, '4G']]);
   const e = await s.server.expose({ jobId: 'j', path, name: 'huge.mov' });
   assert.equal(e.size, size);
   const head = await fetch(s.origin + e.urlPath, { method: 'HEAD' });

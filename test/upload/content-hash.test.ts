@@ -5,13 +5,24 @@ import { EventEmitter } from 'node:events';
 import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Coverage } from '../../src/server/coverage.ts';
 import { defaultHashLag, hashableEnd, hashFile, hashWhileServing, hashWithin, prefixEnd } from '../../src/upload/content-hash.ts';
-import { HashThread } from '../../src/upload/hash-thread.ts';
+import { HashThread, type HashThreadOptions } from '../../src/upload/hash-thread.ts';
+
+/** A temp dir and a hashing thread, both gone after the test. */
+async function scratch(t: TestContext, opts?: HashThreadOptions): Promise<{ dir: string; hasher: HashThread }> {
+  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
+  const hasher = new HashThread(opts);
+  t.after(async () => {
+    await hasher.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, hasher };
+}
 
 test('prefix end: only a covered run from byte 0 counts', () => {
   assert.equal(prefixEnd([]), 0);
@@ -20,12 +31,7 @@ test('prefix end: only a covered run from byte 0 counts', () => {
 });
 
 test('hash while serving: ranges sent out of order (as Frame.io pulls) give the file sha256; a revoke before the end rejects', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
-  const hasher = new HashThread();
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t);
   const data = randomBytes(3 * 1024 * 1024 + 5);
   const path = join(dir, 'f.bin');
   await writeFile(path, data);
@@ -68,12 +74,7 @@ test('the hash trails the sent prefix by the lag (an eighth of RAM, 256 MiB to 8
 });
 
 test('hash while serving with a lag: reads only up to the prefix less the lag until the whole file was sent', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
-  const hasher = new HashThread({ chunkBytes: 4096 });
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t, { chunkBytes: 4096 });
   const MiB = 1024 * 1024;
   const data = randomBytes(3 * MiB + 5);
   const path = join(dir, 'f.bin');
@@ -92,12 +93,7 @@ test('hash while serving with a lag: reads only up to the prefix less the lag un
 });
 
 test('hash thread: never reads past what may be read (bytes changed beyond it afterwards are hashed as changed)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
-  const hasher = new HashThread({ chunkBytes: 4096 });
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t, { chunkBytes: 4096 });
   const first = randomBytes(64 * 4096 * 2);
   const path = join(dir, 'f.bin');
   await writeFile(path, first);
@@ -119,13 +115,8 @@ test('hash thread: never reads past what may be read (bytes changed beyond it af
 });
 
 test('hash thread: one thread for many files at once, each right; a missing or short file fails alone; it ends when idle and starts again', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
   let starts = 0;
-  const hasher = new HashThread({ idleMs: 100, onStart: () => starts++ });
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t, { idleMs: 100, onStart: () => starts++ });
   const files = await Promise.all(
     Array.from({ length: 20 }, async (_, i) => {
       const data = randomBytes((i * 97_531) % (3 * 1024 * 1024));
@@ -156,12 +147,7 @@ test('hash thread: one thread for many files at once, each right; a missing or s
 });
 
 test('hash thread: stop and abort reject that task only; close rejects what is left', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
-  const hasher = new HashThread();
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t);
   const data = randomBytes(2 * 1024 * 1024);
   const path = join(dir, 'f.bin');
   await writeFile(path, data);
@@ -195,13 +181,8 @@ test('hash thread: never keeps a process alive, even with a task waiting for byt
 });
 
 test('hash thread: runs at nice 19 on Linux, the event loop thread keeps its priority', { skip: process.platform !== 'linux' }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'postflow-hash-'));
   let niced: boolean | undefined;
-  const hasher = new HashThread({ onStart: (info) => (niced = info.niced) });
-  t.after(async () => {
-    await hasher.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { dir, hasher } = await scratch(t, { onStart: (info) => (niced = info.niced) });
   const path = join(dir, 'f.bin');
   await writeFile(path, randomBytes(1024));
   const before = await threadNices();
