@@ -495,7 +495,10 @@ class V4Client implements FrameioClient {
   }
 
   #record(operation: string, method: string, status: number, attempt: number, started: number): void {
-    this.#o.onCall?.({ operation, method, status, attempt, durationMs: this.#now() - started });
+    const call = { operation, method, status, attempt, durationMs: this.#now() - started };
+    // Every call at debug: when a 429 or a retry puzzles an operator, this is the timeline (sent = time - durationMs).
+    this.#o.logger.debug({ event: 'frameio-call', ...call }, `Frame.io ${operation}: HTTP ${status || 'network error'} in ${call.durationMs} ms`);
+    this.#o.onCall?.(call);
   }
 }
 
