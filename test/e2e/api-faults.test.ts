@@ -57,8 +57,8 @@ test('30 files through 429s on every 5th call and 503s on every 7th: each import
   const logged = daemon.lines.filter((l) => l.event === 'frameio-call');
   const calls = stack.emulator.calls().filter((c) => c.path.startsWith('/v4/'));
   const sends = logged.map((l) => ({ operation: String(l.operation), status: Number(l.status), at: Date.parse(String(l.time)) - Number(l.durationMs) }));
-  const byStatus = (xs: { status: number }[]) => JSON.stringify(Object.entries(Object.groupBy(xs, (x) => String(x.status))).map(([k, v]) => [k, v!.length]).sort());
-  assert.equal(byStatus(sends), byStatus(calls), 'the daemon logged every call the emulator answered, with its status');
+  const byStatus = (xs: { status: number }[]) => Object.fromEntries(Object.entries(Object.groupBy(xs, (x) => x.status)).map(([s, v]) => [s, v!.length]));
+  assert.deepEqual(byStatus(sends), byStatus(calls), 'the daemon logged every call the emulator answered, with its status');
   const limited = sends.filter((c) => c.status === 429);
   const unavailable = sends.filter((c) => c.status === 503);
   assert.ok(limited.length >= 10 && unavailable.length >= 5, `the faults fired (${limited.length} × 429, ${unavailable.length} × 503)`);
