@@ -95,8 +95,8 @@ async function pullFor(url: string, size: number, streams: number, ms: number): 
 
 /**
  * One sample: the file pulled `passes` times over (4 parallel ranges each). With sendfile one GiB costs the
- * server ~100 ms of CPU, and the kernel accounts CPU time in ticks of a few ms: one pass per sample left
- * ±5–8 % of noise between two runs of the same code, as wide as the target.
+ * server ~100 ms of CPU, and the kernel accounts CPU time in ticks of a few ms: one pass is too short a
+ * sample for a 5 % target.
  */
 async function cpuPerGiB(child: Child, url: string, size: number, passes: number): Promise<{ cpu: number; mbps: number }> {
   const before = await child.cpuMs();
