@@ -8,7 +8,7 @@
  * machine hits both alike; the figures are medians, and the ratio checked is the median of each round's
  * back-to-back postflow/nginx ratio.
  *
- *   node bench/server-throughput.ts [--rounds 5] [--size-mib 2048] [--chunk-kib N] [--cpu-prof]
+ *   node bench/server-throughput.ts [--rounds 11] [--size-mib 2048] [--chunk-kib N] [--cpu-prof]
  * (--chunk-kib sets the server's read size, to compare sizes; --cpu-prof writes the server's profile to
  * bench/.work/profiles.) postflow uses its sendfile(2) addon when built; a second postflow server with
  * POSTFLOW_SENDFILE=0 is measured alongside for information (its read+write path, no target).
@@ -27,7 +27,7 @@ const TARGET_SINGLE = 0.8;
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '11' },
     'size-mib': { type: 'string', default: '2048' },
     'chunk-kib': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
