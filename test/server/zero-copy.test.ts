@@ -271,7 +271,9 @@ test('sendfile path: five readers that stop reading do not hold up others (threa
   const pulls = Promise.all(
     Array.from({ length: 6 }, () => fetch(s.origin + small.urlPath).then(async (r) => Buffer.from(await r.arrayBuffer()))),
   );
-  const first = await Promise.race([pulls.then(() => 'pulls'), new Promise((r) => setTimeout(r, 10_000, 'timeout'))]);
+  let timer: NodeJS.Timeout | undefined;
+  const first = await Promise.race([pulls.then(() => 'pulls'), new Promise((r) => (timer = setTimeout(r, 10_000, 'timeout')))]);
+  clearTimeout(timer);
   for (const c of slow) c.socket.resume();
   assert.equal(first, 'pulls', 'six pulls of 4 MiB ended while 5 readers were stalled');
   for (const b of await pulls) assert.deepEqual(b, data);
