@@ -78,7 +78,7 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5
 }
 
 /** A sparse file of `size` bytes (no disk used) with each text of `marks` at its offset: big-file tests without gigabytes. */
-export function sparseFile(path: string, size: number, marks: ReadonlyArray<readonly [number, string]>): void {
+export function sparseFile(path: string, size: number, marks: ReadonlyArray<readonly [number, string]> = []): void {
   writeFileSync(path, '');
   truncateSync(path, size);
   const fd = openSync(path, 'r+');

@@ -6,12 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { startServer } from './harness.ts';
+import { sparseFile, startServer } from './harness.ts';
 
 const MiB = 1024 * 1024;
 
@@ -94,8 +94,7 @@ test('idle connections over the total cap are refused; the cap frees up after th
 test('per-token cap: extra concurrent pulls of one token get an empty 503; other tokens are unaffected', async (t) => {
   const s = await startServer(t, { maxConnectionsPerToken: 2, idleTimeoutMs: 10_000 });
   const big = join(s.dir, 'big.mov');
-  writeFileSync(big, '');
-  truncateSync(big, 1024 * MiB);
+  sparseFile(big, 1024 * MiB);
   writeFileSync(join(s.dir, 'small.mov'), 'small');
   const e = await s.server.expose({ jobId: 'j', path: big, name: 'big.mov' });
   const other = await s.server.expose({ jobId: 'k', path: join(s.dir, 'small.mov'), name: 'small.mov' });
@@ -130,8 +129,7 @@ test('per-token cap: extra concurrent pulls of one token get an empty 503; other
 test('a reader that stops reading is cut off after the idle timeout, freeing its slot', async (t) => {
   const s = await startServer(t, { idleTimeoutMs: 500, maxConnectionsPerToken: 1 });
   const big = join(s.dir, 'big.mov');
-  writeFileSync(big, '');
-  truncateSync(big, 1024 * MiB);
+  sparseFile(big, 1024 * MiB);
   const e = await s.server.expose({ jobId: 'j', path: big, name: 'big.mov' });
 
   const stalled = openSocket(t, s.port);

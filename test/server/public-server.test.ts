@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { renameSync, symlinkSync, truncateSync, unlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
+import { renameSync, symlinkSync, unlinkSync, writeFileSync, appendFileSync, utimesSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -141,8 +141,7 @@ test('parallel overlapping ranges: coverage is the union and complete is emitted
 test('coverage counts bytes handed to the socket, not bytes requested', async (t) => {
   const s = await startServer(t, { readChunkBytes: 1 * MiB });
   const path = join(s.dir, 'big.mov');
-  writeFileSync(path, '');
-  truncateSync(path, 512 * MiB);
+  sparseFile(path, 512 * MiB);
   const e = await s.server.expose({ jobId: 'j', path, name: 'big.mov' });
   // A client that reads nothing: the kernel buffers fill and the server must stop counting there.
   const socket = (await import('node:net')).connect(s.port, '127.0.0.1');
@@ -158,8 +157,7 @@ test('coverage counts bytes handed to the socket, not bytes requested', async (t
 test('revoke: the URL answers an empty 404 at once and a pull in flight is cut', async (t) => {
   const s = await startServer(t, { readChunkBytes: 1 * MiB });
   const path = join(s.dir, 'r.mov');
-  writeFileSync(path, '');
-  truncateSync(path, 8 * 1024 * MiB);
+  sparseFile(path, 8 * 1024 * MiB);
   const e = await s.server.expose({ jobId: 'j', path, name: 'r.mov' });
   assert.equal(s.server.activeCount(), 1);
 
@@ -370,8 +368,7 @@ test('allowHost restricts the Host header to the names given', async (t) => {
 test('close() ends every exposure and cuts pulls in flight promptly', async (t) => {
   const s = await startServer(t);
   const path = join(s.dir, 'c.mov');
-  writeFileSync(path, '');
-  truncateSync(path, 8 * 1024 * MiB);
+  sparseFile(path, 8 * 1024 * MiB);
   const e = await s.server.expose({ jobId: 'j', path, name: 'c.mov' });
   const reasons: string[] = [];
   e.on('revoked', (r) => reasons.push(r.reason));

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, openSync, readdirSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -222,8 +222,7 @@ test('sendfile path: keep-alive, the next request on the same connection is serv
 test('sendfile path: a client aborting mid-pull; server survives, file closed, coverage not over-counted', { skip }, async (t) => {
   const s = await startServer(t);
   const path = join(s.dir, 'abort.mov');
-  writeFileSync(path, '');
-  truncateSync(path, 256 * MiB);
+  sparseFile(path, 256 * MiB);
   const e = await s.server.expose({ jobId: 'j', path, name: 'abort.mov' });
   const socket = connect(s.port, '127.0.0.1');
   let received = 0;
@@ -248,8 +247,7 @@ test('sendfile path: a client aborting mid-pull; server survives, file closed, c
 test('sendfile path: five readers that stop reading do not hold up others (thread pool not pinned)', { skip }, async (t) => {
   const s = await startServer(t);
   const bigPath = join(s.dir, 'big.mov');
-  writeFileSync(bigPath, '');
-  truncateSync(bigPath, 64 * MiB);
+  sparseFile(bigPath, 64 * MiB);
   const big = await s.server.expose({ jobId: 'j', path: bigPath, name: 'big.mov' });
   const data = randomBytes(4 * MiB);
   writeFileSync(join(s.dir, 'small.mov'), data);
